@@ -1,0 +1,43 @@
+"""Atomic writes: write to a temporary file beside the target, then rename.
+
+A crash mid-write leaves at most a hidden ``.NAME.*.tmp*`` file, never a half-written target,
+and a reader never sees a partial file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it onto ``target`` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(target: str | os.PathLike, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def inside(root: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Return ``path`` resolved, refusing anything that would land outside ``root``."""
+    root_r = Path(root).resolve()
+    path_r = Path(path).resolve()
+    if path_r != root_r and root_r not in path_r.parents:
+        raise ValueError(f"refusing to write {path_r}: it is outside the output folder {root_r}")
+    return path_r

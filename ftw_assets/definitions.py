@@ -1,0 +1,21 @@
+"""The Dagster definitions: every asset of the graph, over one dataset folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from .catalog.assets import stac_catalog
+from .chips.assets import chip_grid, chip_registry, field_boundaries
+from .masks.assets import masks
+from .resources import build_resources, output_dir_from_env
+
+ALL_ASSETS = [field_boundaries, chip_registry, chip_grid, masks, stac_catalog]
+
+
+def build_defs(output_dir: Path | None = None) -> dg.Definitions:
+    return dg.Definitions(assets=ALL_ASSETS, resources=build_resources(output_dir or output_dir_from_env()))
+
+
+defs = build_defs()

@@ -1,0 +1,32 @@
+"""Label masks per chip-year: instance, 2-class and 3-class semantic COGs on the chip grid."""
+
+
+import dagster as dg
+import geopandas as gpd
+import shapely
+
+from ..batch import for_each_chip_year
+from ..chips.assets import chip_grid
+from ..core.grid import grid_for_chip, read_chip_table
+from ..core.masks import fields_on_grid, write_chip_masks
+from ..partitions import chip_year_backfill, chip_year_partitions
+from ..resources import DatasetResource
+
+
+@dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill, deps=[chip_grid],
+          group_name="masks", kinds={"cog"})
+def masks(context: dg.AssetExecutionContext, dataset: DatasetResource) -> None:
+    """Rasterise the fields onto each chip's grid; the fields are read and indexed once per run."""
+    settings, layout = dataset.settings(), dataset.layout()
+    chips = read_chip_table(layout.chips_parquet)
+    fields = gpd.read_parquet(layout.fields_parquet)
+    tree = shapely.STRtree(fields.geometry.values)
+
+    def work(chip: str, year: int) -> dict:
+        grid = grid_for_chip(chips.loc[chip], settings.chip_size_px)
+        paths = {m: layout.chip_file(chip, year, f"{m}.tif") for m in settings.mask_types}
+        counts = write_chip_masks(fields_on_grid(fields, tree, grid), grid, paths,
+                                  layout.chip_file(chip, year, "instance_ids.csv"), settings.presence_only)
+        return {**counts, "folder": dg.MetadataValue.path(str(layout.chip_dir(chip, year)))}
+
+    for_each_chip_year(context, work)

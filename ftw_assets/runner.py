@@ -1,0 +1,155 @@
+"""Materialize what is missing, in batched runs, on the dataset's own Dagster instance.
+
+This is what ``ftwd`` does: the Dagster materialization history is the progress record, so
+each asset's missing chip-year partitions are read from the instance, grouped into runs of up
+to ``CHIPS_PER_RUN`` partitions (a contiguous range of chips for one year) and executed
+in-process (no process start-up per chip). A failed run does not stop the others; the summary
+names what failed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from .core.dataset import Layout
+from .partitions import CHIPS, CHIPS_PER_RUN, YEARS, partition_key
+
+DAGSTER_YAML = """# Written by ftw_assets: the dataset's own Dagster instance (run and event history).
+telemetry:
+  enabled: false
+nux:
+  enabled: false
+"""
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class RunOutcome:
+    assets: list[str]
+    first: str
+    last: str
+    partitions: int
+    success: bool
+    seconds: float
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    runs: list[RunOutcome] = field(default_factory=list)
+    skipped_unpartitioned: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[RunOutcome]:
+        return [r for r in self.runs if not r.success]
+
+    @property
+    def partitions_run(self) -> int:
+        return sum(r.partitions for r in self.runs if r.partitions)
+
+
+def open_instance(layout: Layout) -> dg.DagsterInstance:
+    """The dataset's persistent instance under ``OUTPUT_DIR/dagster_home`` (created on first use)."""
+    home = layout.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def chip_year_keys(instance: dg.DagsterInstance) -> tuple[list[str], list[str]]:
+    return list(instance.get_dynamic_partitions(CHIPS)), list(instance.get_dynamic_partitions(YEARS))
+
+
+def plan_runs(
+    chips: list[str], years: list[str], assets: list[dg.AssetKey], done: dict[dg.AssetKey, set[str]], batch: int
+) -> list[tuple[list[dg.AssetKey], str, str, int]]:
+    """Group missing (asset, chip-year) pairs into runs: (assets, first key, last key, count).
+
+    ``assets`` is a chain in dependency order; a chip-year missing one asset also reruns the
+    assets after it. Each run covers a contiguous range of chips in registration order for one
+    year, so Dagster's partition-range tags describe it exactly.
+    """
+    runs = []
+    for year in years:
+        current: tuple | None = None
+        members: list[str] = []
+
+        def flush():
+            if members:
+                runs.append((list(current), partition_key(members[0], year), partition_key(members[-1], year), len(members)))
+
+        for chip in chips:
+            key = partition_key(chip, year)
+            first_missing = next((i for i, a in enumerate(assets) if key not in done[a]), None)
+            needed = tuple(assets[first_missing:]) if first_missing is not None else None
+            if needed != current or len(members) >= batch:
+                flush()
+                current, members = needed, []
+            if needed is not None:
+                members.append(chip)
+        flush()
+    return runs
+
+
+def materialize_missing(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    unpartitioned: list[dg.AssetKey],
+    partitioned: list[dg.AssetKey],
+    batch: int = CHIPS_PER_RUN,
+    echo: Callable[[str], None] = print,
+) -> Summary:
+    summary = Summary()
+    global_job = defs.resolve_implicit_global_asset_job_def()
+    for key in unpartitioned:
+        if instance.get_latest_materialization_event(key) is not None:
+            summary.skipped_unpartitioned.append(key.to_user_string())
+            continue
+        outcome = _execute(global_job, instance, [key], None, None, 0)
+        summary.runs.append(outcome)
+        echo(_line(outcome, len(summary.runs)))
+        if not outcome.success:
+            return summary  # everything after depends on it
+
+    chips, years = chip_year_keys(instance)
+    done = {a: set(map(str, instance.get_materialized_partitions(a))) for a in partitioned}
+    plan = plan_runs(chips, years, partitioned, done, batch)
+    total = sum(n for *_, n in plan)
+    echo(f"{len(chips)} chips x {len(years)} year(s): {total} chip-years need work, in {len(plan)} run(s)")
+    for i, (assets, first, last, n) in enumerate(plan, start=1):
+        outcome = _execute(global_job, instance, assets, first, last, n)
+        summary.runs.append(outcome)
+        echo(_line(outcome, f"{i}/{len(plan)}"))
+    return summary
+
+
+def _execute(job, instance, assets, first, last, n) -> RunOutcome:
+    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last} if first else {}
+    start = time.monotonic()
+    result = job.get_subset(asset_selection=set(assets)).execute_in_process(
+        instance=instance, tags={**tags, "ftw/launched_by": "ftwd"}, run_config=QUIET, raise_on_error=False
+    )
+    errors = []
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+                err = event.step_failure_data.error
+                errors.append(f"{event.step_key}: {(err.cause.message if err.cause else err.message).strip()}")
+    return RunOutcome([a.to_user_string() for a in assets], first or "", last or "", n, result.success,
+                      time.monotonic() - start, errors)
+
+
+def _line(o: RunOutcome, label) -> str:
+    what = f"{o.partitions} chip-years {o.first} .. {o.last}" if o.partitions else "unpartitioned"
+    state = "ok" if o.success else "FAILED"
+    text = f"[{label}] {'+'.join(o.assets)}: {what} {state} ({o.seconds:.1f} s)"
+    for e in o.errors:
+        text += f"\n      {e}"
+    return text
