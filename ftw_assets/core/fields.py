@@ -108,9 +108,9 @@ def read_fields(path: str | Path) -> tuple[gpd.GeoDataFrame, FieldReport]:
     )
     for col in raw.columns:
         if col.lower() == "split":
-            out["split"] = raw[col].astype("string").str.lower().values
+            out["split"] = raw[col].astype("string").str.lower().array
         if col == "determination_datetime":
-            out["determination_datetime"] = raw[col].values
+            out["determination_datetime"] = raw[col].array
     report.fields = len(out)
     return out, report
 

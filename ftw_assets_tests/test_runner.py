@@ -1,0 +1,63 @@
+"""The runner's batching and per-chip outcomes, on a real Dagster instance on disk."""
+
+import shutil
+
+import dagster as dg
+
+from ftw_assets.catalog.assets import stac_catalog
+from ftw_assets.chips.assets import chip_grid, chip_registry, field_boundaries
+from ftw_assets.core.dataset import DatasetSettings, Layout
+from ftw_assets.core.demo import DEMO_YEAR, write_demo_fields
+from ftw_assets.definitions import build_defs
+from ftw_assets.masks.assets import masks
+from ftw_assets.partitions import partition_key
+from ftw_assets.runner import materialize_missing, open_instance, plan_runs
+
+UNPARTITIONED = [field_boundaries.key, chip_registry.key]
+
+
+def test_plan_groups_contiguous_chips_and_reruns_downstream():
+    a, b, c = dg.AssetKey("a"), dg.AssetKey("b"), dg.AssetKey("c")
+    chips = ["c1", "c2", "c3", "c4", "c5"]
+    done = {a: {partition_key(x, 2024) for x in chips}, b: {partition_key(x, 2024) for x in ["c1", "c2", "c4", "c5"]},
+            c: {partition_key("c5", 2024)}}
+    plan = plan_runs(chips, ["2024"], [a, b, c], done, batch=2)
+    assert plan == [
+        ([c], "c1|2024", "c2|2024", 2),
+        ([b, c], "c3|2024", "c3|2024", 1),
+        ([c], "c4|2024", "c4|2024", 1),
+    ]
+
+
+def test_failed_chip_is_the_only_one_left_to_redo(tmp_path):
+    out = tmp_path / "demo"
+    out.mkdir()
+    fields = write_demo_fields(tmp_path / "fields.gpkg")
+    DatasetSettings(fields=str(fields), name="demo", year=DEMO_YEAR).check().save(out)
+    layout = Layout(out, "demo")
+    instance = open_instance(layout)
+    defs = build_defs(out)
+    lines = []
+    first = materialize_missing(defs, instance, UNPARTITIONED, [chip_grid.key, masks.key], batch=50, echo=lines.append)
+    assert not first.failed
+    chips = list(instance.get_dynamic_partitions("chips"))
+    assert len(chips) == 8 and len(first.runs) == 3  # two unpartitioned runs, one batch of 8 chip-years
+
+    # Take one chip's mask away: the catalog step must fail for that chip only.
+    victim = chips[3]
+    mask = layout.chip_file(victim, DEMO_YEAR, "semantic_3_class.tif")
+    shutil.move(mask, tmp_path / "kept.tif")
+    second = materialize_missing(defs, instance, UNPARTITIONED, [chip_grid.key, masks.key, stac_catalog.key],
+                                 batch=50, echo=lines.append)
+    assert len(second.failed) == 1 and victim in "\n".join(second.failed[0].errors)
+    done = set(map(str, instance.get_materialized_partitions(stac_catalog.key)))
+    assert done == {partition_key(c, DEMO_YEAR) for c in chips if c != victim}
+    assert len(list(layout.catalog_dir.glob("*/*.json"))) == 7  # the catalog lists what exists
+
+    shutil.move(tmp_path / "kept.tif", mask)
+    third = materialize_missing(defs, instance, UNPARTITIONED, [chip_grid.key, masks.key, stac_catalog.key],
+                                batch=50, echo=lines.append)
+    assert [(r.assets, r.first, r.partitions, r.success) for r in third.runs] == [
+        (["stac_catalog"], partition_key(victim, DEMO_YEAR), 1, True)]
+    assert len(set(map(str, instance.get_materialized_partitions(stac_catalog.key)))) == 8
+    assert len(list(layout.catalog_dir.glob("*/*.json"))) == 8

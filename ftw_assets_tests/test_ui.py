@@ -1,0 +1,58 @@
+"""`ftwd ui` serves the Dagster UI on 127.0.0.1 over the dataset's own instance."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from ftw_assets.core.demo import write_demo_fields
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.load(resp)["data"]
+
+
+def test_ui_shows_the_cli_history(tmp_path):
+    fields = write_demo_fields(tmp_path / "fields.gpkg")
+    out = tmp_path / "demo"
+    made = subprocess.run([sys.executable, "-m", "ftw_assets.cli", "create-dataset", str(fields), str(out), "--year", "2024"],
+                          capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr
+    port = _free_port()
+    ui = subprocess.Popen([sys.executable, "-m", "ftw_assets.cli", "ui", str(out), "--port", str(port)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the UI did not come up within 120 s"
+                assert ui.poll() is None, "ftwd ui exited early"
+                time.sleep(1)
+        nodes = _graphql(port, "{ assetNodes { assetKey { path } } }")["assetNodes"]
+        assert sorted(n["assetKey"]["path"][0] for n in nodes) == [
+            "chip_grid", "chip_registry", "field_boundaries", "masks", "stac_catalog"]
+        data = _graphql(port, '{ assetNodeOrError(assetKey: {path: ["masks"]}) { ... on AssetNode { '
+                              'partitionStats { numMaterialized numPartitions } } } }')
+        assert data["assetNodeOrError"]["partitionStats"] == {"numMaterialized": 8, "numPartitions": 8}
+    finally:
+        os.killpg(ui.pid, signal.SIGINT)
+        try:
+            ui.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(ui.pid, signal.SIGKILL)
