@@ -21,7 +21,8 @@ def field_boundaries(context: dg.AssetExecutionContext, dataset: DatasetResource
     fields, report = read_fields(settings.fields)
     year = resolve_year(fields, settings.year, settings.fields)
     with atomic_path(layout.fields_parquet, suffix=".parquet") as tmp:
-        fields.to_parquet(tmp, index=False)
+        # The bbox covering column lets each run read only the fields near its chips.
+        fields.to_parquet(tmp, index=False, write_covering_bbox=True)
     with atomic_path(layout.instance_ids_csv, suffix=".csv") as tmp:
         fields[["instance", "field_id"]].to_csv(tmp, index=False)
     return dg.MaterializeResult(metadata={**report.as_metadata(), "year": year,
