@@ -50,6 +50,27 @@ def test_ui_shows_the_cli_history(tmp_path):
         data = _graphql(port, '{ assetNodeOrError(assetKey: {path: ["masks"]}) { ... on AssetNode { '
                               'partitionStats { numMaterialized numPartitions } } } }')
         assert data["assetNodeOrError"]["partitionStats"] == {"numMaterialized": 8, "numPartitions": 8}
+
+        # A backfill launched as from the UI is batched by the backfill policy: the 8 chip-years
+        # of masks and stac_catalog run as one range run, not 8 runs.
+        launched = _graphql(port, 'mutation { launchPartitionBackfill(backfillParams: {allPartitions: true, '
+                                  'assetSelection: [{path: ["masks"]}, {path: ["stac_catalog"]}]}) '
+                                  '{ __typename ... on LaunchBackfillSuccess { backfillId } } }')["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess"
+        backfill = launched["backfillId"]
+        deadline = time.monotonic() + 240
+        while True:
+            runs = _graphql(port, '{ runsOrError { ... on Runs { results { status tags { key value } } } } }')
+            ours = [r for r in runs["runsOrError"]["results"]
+                    if {"key": "dagster/backfill", "value": backfill} in r["tags"]]
+            if ours and all(r["status"] in ("SUCCESS", "FAILURE") for r in ours):
+                break
+            assert time.monotonic() < deadline, f"backfill {backfill} did not finish: {ours}"
+            time.sleep(2)
+        assert len(ours) == 1 and ours[0]["status"] == "SUCCESS"
+        tags = {t["key"]: t["value"] for t in ours[0]["tags"]}
+        assert tags["dagster/asset_partition_range_start"] == "ftw-33UWP7828|2024"
+        assert tags["dagster/asset_partition_range_end"] == "ftw-33UWP8430|2024"
     finally:
         os.killpg(ui.pid, signal.SIGINT)
         try:
