@@ -6,9 +6,8 @@ import pystac
 
 from ..batch import for_each_chip_year
 from ..core.grid import grid_for_chip, read_chip_table
-from ..core.stac import PARQUET_TYPE, chip_item, rebuild_catalog, write_item
+from ..core.stac import PARQUET_TYPE, chip_item, item_dict, rebuild_catalog, write_item
 from ..core.validation import validate_stac
-from ..core.stac import item_dict
 from ..masks.assets import masks
 from ..partitions import chip_year_backfill, chip_year_partitions
 from ..resources import DatasetResource

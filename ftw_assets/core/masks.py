@@ -11,6 +11,9 @@ the labels only say where fields are, so background becomes 3 (unknown) in the s
 
 from __future__ import annotations
 
+import csv
+import io
+
 import geopandas as gpd
 import numpy as np
 from rasterio import features
@@ -18,6 +21,8 @@ from rasterio import features
 from .errors import InputError
 from pathlib import Path
 
+from .atomic import write_text
+from .cog import write_cog
 from .grid import ChipGrid, grid_footprint
 
 MASK_TYPES = ("instance", "semantic_2_class", "semantic_3_class")
@@ -83,12 +88,6 @@ def write_chip_masks(
     presence_only: bool = False,
 ) -> dict:
     """Rasterise and write the chip's masks (COGs) and its instance-id table; return pixel counts."""
-    import csv
-    import io
-
-    from .atomic import write_text
-    from .cog import write_cog
-
     instance = instance_raster(fields_on_chip, grid)
     masks = build_masks(instance, tuple(paths), presence_only)
     for mask_type, array in masks.items():
