@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
 
 
 def shared_file(*parts: str) -> Path:
@@ -20,3 +21,34 @@ def flanders() -> Path:
 @pytest.fixture
 def denmark() -> Path:
     return shared_file("fields", "dk_2024_fiboa_0_2.parquet")
+
+
+@pytest.fixture(scope="session")
+def archive_parquet() -> Path:
+    """The generated local Sentinel-2 archive (default spec), built once and cached under data/cache."""
+    from ftw_assets.core.archive import build_archive
+
+    return build_archive(REPO / "data" / "cache" / "test-archive")
+
+
+@pytest.fixture(scope="session")
+def cog_server(archive_parquet):
+    from ftw_assets_tests.servers.harness import CogServer
+
+    server = CogServer(archive_parquet.parent)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stac_api(archive_parquet, cog_server):
+    """stac-fastapi-pgstac on 127.0.0.1 serving the archive's items, hrefs on the COG server."""
+    from ftw_assets_tests.servers.harness import PgstacServer, archive_for_api, pgstac_missing
+
+    reason = pgstac_missing()
+    if reason:
+        pytest.skip(f"the STAC API server cannot start: {reason}")
+    collection, items = archive_for_api(archive_parquet, cog_server.url)
+    server = PgstacServer(collection, items)
+    yield server
+    server.stop()
