@@ -7,8 +7,10 @@ in the Dagster UI (``ftwd ui OUTPUT_DIR``) and a rerun does only what is missing
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -17,6 +19,7 @@ from .core.dataset import DatasetSettings, Layout
 from .core.errors import FtwError
 from .core.grid import CELL_SIZES_KM, SPLIT_TYPES
 from .core.masks import MASK_TYPES
+from .core.sources import STAC_HOST_HELP, open_source
 
 
 class FtwdGroup(click.Group):
@@ -54,8 +57,13 @@ def main() -> None:
               help="Grid cell size in km.")
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed for the random splits.")
 @click.option("--chips-per-run", type=int, default=None, help="Chip-years per Dagster run (default 100).")
+@click.option("--stac-host", default="earthsearch", show_default=True, help=f"Scene source: {STAC_HOST_HELP}.")
+@click.option("--collection", default=None,
+              help="STAC collection (default sentinel-2-c1-l2a on EarthSearch, sentinel-2-l2a on Planetary Computer).")
+@click.option("--inventory", is_flag=True,
+              help="Also search the scene source once per MGRS tile and year (DuckDB table scene_inventory).")
 def create_dataset(fields, output_dir, name, year, min_coverage, split_type, split_percents, mask_types,
-                   presence_only, chip_size_px, cell_km, seed, chips_per_run) -> None:
+                   presence_only, chip_size_px, cell_km, seed, chips_per_run, stac_host, collection, inventory) -> None:
     """Chip grid, masks and STAC catalog for FIELDS (any vector file with field polygons) in OUTPUT_DIR.
 
     Re-running the same command does only what is missing, read from the Dagster instance in
@@ -66,8 +74,11 @@ def create_dataset(fields, output_dir, name, year, min_coverage, split_type, spl
     settings = DatasetSettings(
         fields=str(Path(fields).resolve()), name=name, year=year, min_coverage=min_coverage, split_type=split_type,
         split_percents=split_percents, mask_types=mask_types.split(","), presence_only=presence_only,
-        chip_size_px=chip_size_px, cell_km=int(cell_km), seed=seed,
+        chip_size_px=chip_size_px, cell_km=int(cell_km), seed=seed, stac_host=_stac_host(stac_host),
+        collection=collection,
     ).check()
+    if inventory:
+        open_source(settings.stac_host, settings.collection)  # a bad --stac-host fails before anything is written
     # Fail before anything is written when the input cannot work.
     frame, report = read_fields(settings.fields)
     season = resolve_year(frame, settings.year, settings.fields)
@@ -77,7 +88,7 @@ def create_dataset(fields, output_dir, name, year, min_coverage, split_type, spl
     _check_same_dataset(output_dir, settings)
     output_dir.mkdir(parents=True, exist_ok=True)
     settings.save(output_dir)
-    summary = _materialize(output_dir, chips_per_run)
+    summary = _materialize(output_dir, chips_per_run, inventory)
     layout = Layout(output_dir, settings.name)
     _print_summary(summary, layout)
     if summary.failed:
@@ -98,7 +109,14 @@ def _check_same_dataset(output_dir: Path, settings: DatasetSettings) -> None:
         )
 
 
-def _materialize(output_dir: Path, chips_per_run: int | None):
+def _stac_host(value: str) -> str:
+    """Local archive paths are stored absolute, so the dataset works from any folder."""
+    if "://" in value or value in ("earthsearch", "planetary-computer", "local"):
+        return value
+    return str(Path(value).resolve())
+
+
+def _materialize(output_dir: Path, chips_per_run: int | None, inventory: bool = False):
     os.environ["FTW_OUTPUT_DIR"] = str(output_dir)
     from .definitions import build_defs
     from .partitions import CHIPS_PER_RUN
@@ -106,6 +124,7 @@ def _materialize(output_dir: Path, chips_per_run: int | None):
     from .chips.assets import chip_grid, chip_registry, field_boundaries
     from .masks.assets import masks
     from .catalog.assets import stac_catalog
+    from .scenes.assets import scene_inventory
 
     layout = Layout(output_dir, DatasetSettings.load(output_dir).name)
     instance = open_instance(layout)
@@ -116,6 +135,7 @@ def _materialize(output_dir: Path, chips_per_run: int | None):
         partitioned=[chip_grid.key, masks.key, stac_catalog.key],
         batch=chips_per_run or CHIPS_PER_RUN,
         echo=click.echo,
+        after=[scene_inventory.key] if inventory else [],
     )
 
 
@@ -140,15 +160,86 @@ def _print_summary(summary, layout: Layout) -> None:
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/demo"))
 @click.option("--fields", "fields_path", type=click.Path(path_type=Path), default=Path("data/demo_fields.gpkg"),
               show_default=True, help="Where the generated demo field file is kept (made once).")
+@click.option("--archive", "archive_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/archive"),
+              show_default=True, help="Where the generated local Sentinel-2 archive is kept (made once).")
 @click.pass_context
-def demo(ctx, output_dir, fields_path) -> None:
-    """Build the demo dataset from the embedded demo world (generated once, no network)."""
+def demo(ctx, output_dir, fields_path, archive_dir) -> None:
+    """Build the demo dataset from the embedded demo world (generated once, no network): demo fields,
+    a local Sentinel-2 archive searched as stac-geoparquet, chips, masks, catalog and scene inventory."""
+    from .core.archive import build_archive
     from .core.demo import DEMO_YEAR, write_demo_fields
 
     if not Path(fields_path).exists():
         write_demo_fields(fields_path)
         click.echo(f"generated demo fields: {fields_path}")
-    ctx.invoke(create_dataset, fields=fields_path, output_dir=output_dir, name="demo", year=DEMO_YEAR)
+    started = time.monotonic()
+    parquet = build_archive(archive_dir)
+    click.echo(f"local Sentinel-2 archive: {parquet} ({time.monotonic() - started:.1f} s)")
+    ctx.invoke(create_dataset, fields=fields_path, output_dir=output_dir, name="demo", year=DEMO_YEAR,
+               stac_host=str(parquet), inventory=True)
+
+
+@main.command("make-archive")
+@click.argument("archive_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/archive"))
+@click.option("--blocks", default="7,6,2,2", show_default=True,
+              help="Which 1024 px blocks of tile 33UWP: first column, first row, columns, rows (2,2 = 20 km square).")
+@click.option("--years", default="2021,2024", show_default=True, help="Comma-separated years to generate.")
+@click.option("--seed", type=int, default=42, show_default=True)
+def make_archive(archive_dir, blocks, years, seed) -> None:
+    """Generate the local Sentinel-2 archive (COGs + stac-geoparquet) used by the demo, tests and bench.
+
+    Reused when ARCHIVE_DIR/archive.json matches the options."""
+    from .core.archive import ArchiveSpec, build_archive
+
+    try:
+        col, row, cols, rows = (int(v) for v in blocks.split(","))
+        spec = ArchiveSpec(col, row, cols, rows, tuple(int(y) for y in years.split(",")), seed)
+    except ValueError:
+        raise click.BadParameter("use four integers like 7,6,2,2 and years like 2021,2024") from None
+    started = time.monotonic()
+    parquet = build_archive(archive_dir, spec)
+    click.echo(f"{parquet} ({time.monotonic() - started:.1f} s); use it with --stac-host {parquet}")
+
+
+@main.command("search-scenes")
+@click.option("--stac-host", default="earthsearch", show_default=True, help=f"Scene source: {STAC_HOST_HELP}.")
+@click.option("--collection", default=None, help="STAC collection (default depends on --stac-host).")
+@click.option("--bbox", required=True, help="west,south,east,north in WGS84 degrees.")
+@click.option("--datetime", "interval", required=True, help="start/end dates, e.g. 2024-03-01/2024-04-30 (inclusive).")
+@click.option("--max-cloud", type=float, default=None, help="Keep scenes with eo:cloud_cover at most this.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON record per scene.")
+def search_scenes(stac_host, collection, bbox, interval, max_cloud, as_json) -> None:
+    """Search a scene source and print the normalised scenes (cloud, nodata, baseline, offset decided)."""
+    from datetime import datetime, timedelta, timezone
+
+    from .core.errors import InputError
+    from .core.sources import SceneQuery
+
+    try:
+        box = tuple(float(v) for v in bbox.split(","))
+        start_s, end_s = interval.split("/")
+        start = datetime.fromisoformat(start_s).replace(tzinfo=timezone.utc)
+        end = datetime.fromisoformat(end_s).replace(tzinfo=timezone.utc)
+        if len(end_s) == 10:
+            end += timedelta(days=1) - timedelta(seconds=1)
+        assert len(box) == 4
+    except (ValueError, AssertionError):
+        raise InputError(f"--bbox {bbox!r} / --datetime {interval!r}: use w,s,e,n and YYYY-MM-DD/YYYY-MM-DD") from None
+    source = open_source(_stac_host(stac_host), collection)
+    result = source.search(SceneQuery(start, end, bbox=box, max_cloud_cover=max_cloud))
+    for scene in result.scenes:
+        if as_json:
+            record = scene.record()
+            record.pop("footprint_wkt")
+            click.echo(json.dumps(record))
+        else:
+            click.echo(f"{scene.id}  {scene.datetime:%Y-%m-%d}  {scene.mgrs_tile}  cloud {scene.cloud_cover:6.2f} %  "
+                       f"nodata {scene.nodata_percentage or 0:6.2f} %  baseline {scene.processing_baseline}  "
+                       f"offset {scene.boa_offset}")
+    for item_id, reason in result.rejected:
+        click.secho(f"skipped {item_id}: {reason}", fg="yellow", err=True)
+    click.echo(f"{len(result.scenes)} scene(s) from {source.describe()} in {result.requests} request(s), "
+               f"{result.retries} retr{'y' if result.retries == 1 else 'ies'}", err=True)
 
 
 @main.command("ui")

@@ -10,8 +10,9 @@ from .catalog.assets import stac_catalog
 from .chips.assets import chip_grid, chip_registry, field_boundaries
 from .masks.assets import masks
 from .resources import build_resources, output_dir_from_env
+from .scenes.assets import scene_inventory
 
-ALL_ASSETS = [field_boundaries, chip_registry, chip_grid, masks, stac_catalog]
+ALL_ASSETS = [field_boundaries, chip_registry, chip_grid, masks, stac_catalog, scene_inventory]
 
 
 def build_defs(output_dir: Path | None = None) -> dg.Definitions:

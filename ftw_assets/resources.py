@@ -14,6 +14,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from .core.dataset import DatasetSettings, Layout
+from .scenes.resources import SceneSourceResource
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "data" / "demo"
@@ -41,4 +42,7 @@ def build_resources(output_dir: Path) -> dict:
         "dataset": DatasetResource(output_dir=str(output_dir)),
         # One writer (chip_registry) holds the connection only while it writes.
         "duckdb": DuckDBResource(database=str(output_dir / "ftw.duckdb")),
+        # FTW_STAC_HOST / FTW_COLLECTION override the dataset's --stac-host / --collection.
+        "scene_source": SceneSourceResource(stac_host=os.environ.get("FTW_STAC_HOST") or None,
+                                            collection=os.environ.get("FTW_COLLECTION") or None),
     }

@@ -25,6 +25,11 @@ telemetry:
   enabled: false
 nux:
   enabled: false
+concurrency:
+  pools:
+    # Steps in a pool (stac_api: every search of a scene source) run at most this many at a time
+    # across all runs, so backfills cannot flood one API.
+    default_limit: 2
 """
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -105,6 +110,7 @@ def materialize_missing(
     partitioned: list[dg.AssetKey],
     batch: int = CHIPS_PER_RUN,
     echo: Callable[[str], None] = print,
+    after: list[dg.AssetKey] = (),
 ) -> Summary:
     summary = Summary()
     global_job = defs.resolve_implicit_global_asset_job_def()
@@ -127,6 +133,10 @@ def materialize_missing(
         outcome = _execute(global_job, instance, assets, first, last, n)
         summary.runs.append(outcome)
         echo(_line(outcome, f"{i}/{len(plan)}"))
+    for key in after:  # unpartitioned reports over the whole dataset, refreshed on every call
+        outcome = _execute(global_job, instance, [key], None, None, 0)
+        summary.runs.append(outcome)
+        echo(_line(outcome, key.to_user_string()))
     return summary
 
 

@@ -36,6 +36,8 @@ class DatasetSettings:
     chip_size_px: int | None = None
     cell_km: int = 2
     seed: int = 42
+    stac_host: str = "earthsearch"
+    collection: str | None = None
 
     def check(self) -> "DatasetSettings":
         if not self.name or set(self.name) - NAME_CHARS:

@@ -55,7 +55,7 @@ class SceneSource:
         self.retries = 0
 
     def describe(self) -> str:
-        return f"{self.host} ({self.collection})"
+        return f"{self.host} ({self.collection})" if self.collection else self.host
 
     def search(self, query: SceneQuery) -> SearchResult:
         before_requests, before_retries = self.requests, self.retries
