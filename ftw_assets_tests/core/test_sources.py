@@ -120,3 +120,10 @@ def test_stac_host_values():
         open_source("ftp://nowhere")
     with pytest.raises(InputError, match="does not exist"):
         open_source("/nonexistent/items.parquet")
+
+
+def test_geoparquet_over_http_resolves_hrefs_against_its_url(archive_parquet, cog_server):
+    remote = open_source(f"{cog_server.url}/{archive_parquet.name}")
+    scenes = remote.search(QUERIES["planting 2024"]).scenes
+    assert [s.id for s in scenes] == [s.id for s in open_source(str(archive_parquet)).search(QUERIES["planting 2024"]).scenes]
+    assert scenes[0].href("red") == f"{cog_server.url}/sentinel-2-c1-l2a/33/U/WP/2024/3/{scenes[0].id}/B04.tif"
