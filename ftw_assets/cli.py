@@ -38,6 +38,48 @@ def main() -> None:
     """Build Fields of The World training datasets with Dagster."""
 
 
+def selection_options(func):
+    """The select-images options, shared by ``create-dataset --select-images`` and ``select-images``."""
+    options = [
+        click.option("--buffer-days", type=int, default=14, show_default=True,
+                     help="Search scenes within this many days of the planting and harvest dates."),
+        click.option("--cloud-cover-scene", type=float, default=10.0, show_default=True,
+                     help="Keep scenes whose scene-level eo:cloud_cover is at most this percent."),
+        click.option("--pixel-check", is_flag=True,
+                     help="Measure cloud (SCL 3/8/9/10 and cloud probability) on each chip's own pixels."),
+        click.option("--cloud-cover-pixel", type=float, default=0.0, show_default=True,
+                     help="With --pixel-check: the most chip-level cloud percent accepted."),
+        click.option("--on-missing", type=click.Choice(["skip", "fail", "best-available"]), default="skip",
+                     show_default=True, help="No scene found: skip the season, fail the chip, or relax thresholds."),
+        click.option("--include-alternatives", is_flag=True, help="Record the ranked runners-up in each child item."),
+        click.option("--crop-calendar-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Folder with the crop calendar COGs (default: the cache, downloaded on first use)."),
+        click.option("--calendar", type=click.Choice(["summer", "winter"]), default="summer", show_default=True,
+                     help="Crop calendar: summer (sc-*) or winter (wc-*) crops."),
+        click.option("--resume", is_flag=True,
+                     help="Only chip-years without a selection (the default unless the options changed)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _selection_settings(stac_host, collection, buffer_days, cloud_cover_scene, pixel_check, cloud_cover_pixel,
+                        on_missing, include_alternatives, crop_calendar_dir, calendar):
+    from .core.calendar import calendar_files
+    from .core.selection import SelectionSettings
+
+    selection = SelectionSettings(
+        stac_host=_stac_host(stac_host), collection=collection, buffer_days=buffer_days,
+        cloud_cover_scene=cloud_cover_scene, pixel_check=pixel_check, cloud_cover_pixel=cloud_cover_pixel,
+        on_missing=on_missing, include_alternatives=include_alternatives,
+        crop_calendar_dir=str(Path(crop_calendar_dir).resolve()) if crop_calendar_dir else None, calendar=calendar,
+    ).check()
+    open_source(selection.stac_host, selection.collection)  # a bad --stac-host fails before anything is written
+    calendar_files(selection.crop_calendar_dir, selection.calendar)  # so does a missing crop calendar
+    return selection
+
+
 @main.command("create-dataset")
 @click.argument("fields", type=click.Path(path_type=Path))
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
@@ -62,8 +104,13 @@ def main() -> None:
               help="STAC collection (default sentinel-2-c1-l2a on EarthSearch, sentinel-2-l2a on Planetary Computer).")
 @click.option("--inventory", is_flag=True,
               help="Also search the scene source once per MGRS tile and year (DuckDB table scene_inventory).")
+@click.option("--select-images", is_flag=True,
+              help="After the masks, pick the planting and harvest scenes of every chip-year (see select-images).")
+@selection_options
 def create_dataset(fields, output_dir, name, year, min_coverage, split_type, split_percents, mask_types,
-                   presence_only, chip_size_px, cell_km, seed, chips_per_run, stac_host, collection, inventory) -> None:
+                   presence_only, chip_size_px, cell_km, seed, chips_per_run, stac_host, collection, inventory,
+                   select_images, buffer_days, cloud_cover_scene, pixel_check, cloud_cover_pixel, on_missing,
+                   include_alternatives, crop_calendar_dir, calendar, resume) -> None:
     """Chip grid, masks and STAC catalog for FIELDS (any vector file with field polygons) in OUTPUT_DIR.
 
     Re-running the same command does only what is missing, read from the Dagster instance in
@@ -79,6 +126,10 @@ def create_dataset(fields, output_dir, name, year, min_coverage, split_type, spl
     ).check()
     if inventory:
         open_source(settings.stac_host, settings.collection)  # a bad --stac-host fails before anything is written
+    selection = None
+    if select_images:
+        selection = _selection_settings(stac_host, collection, buffer_days, cloud_cover_scene, pixel_check,
+                                        cloud_cover_pixel, on_missing, include_alternatives, crop_calendar_dir, calendar)
     # Fail before anything is written when the input cannot work.
     frame, report = read_fields(settings.fields)
     season = resolve_year(frame, settings.year, settings.fields)
@@ -88,11 +139,39 @@ def create_dataset(fields, output_dir, name, year, min_coverage, split_type, spl
     _check_same_dataset(output_dir, settings)
     output_dir.mkdir(parents=True, exist_ok=True)
     settings.save(output_dir)
-    summary = _materialize(output_dir, chips_per_run, inventory)
+    redo = _save_selection(output_dir, selection) if selection else False
+    summary = _materialize(output_dir, chips_per_run, inventory, select=bool(selection), redo_selection=redo)
     layout = Layout(output_dir, settings.name)
     _print_summary(summary, layout)
+    if selection:
+        _print_report(layout)
     if summary.failed:
         sys.exit(1)
+
+
+def _save_selection(output_dir: Path, selection) -> bool:
+    """Store the selection options; True when they differ from the stored ones (re-select all)."""
+    from .core.selection import SELECTION_FILE, SelectionSettings
+
+    path = output_dir / SELECTION_FILE
+    changed = path.exists() and SelectionSettings.load(output_dir) != selection
+    if changed:
+        click.echo("selection options differ from the last run: every chip-year is selected again")
+    selection.save(output_dir)
+    return changed
+
+
+def _print_report(layout: Layout) -> None:
+    if not layout.selection_report.exists():
+        return
+    report = json.loads(layout.selection_report.read_text())
+    click.echo(f"Selection: {report['successful']} of {report['total_processed']} chip-years with both seasons; "
+               f"{len(report['skipped'])} season(s) skipped, {len(report['failed'])} chip-year(s) failed "
+               f"(report: {layout.selection_report})")
+    for s in report["skipped"][:20]:
+        click.echo(f"  skipped {s['chip']} {s['season']}: {s['reason']} ({s['candidates_checked']} checked)")
+    for f in report["failed"][:20]:
+        click.secho(f"  failed {f['chip']}: {f['error']}", fg="red", err=True)
 
 
 def _check_same_dataset(output_dir: Path, settings: DatasetSettings) -> None:
@@ -116,7 +195,8 @@ def _stac_host(value: str) -> str:
     return str(Path(value).resolve())
 
 
-def _materialize(output_dir: Path, chips_per_run: int | None, inventory: bool = False):
+def _materialize(output_dir: Path, chips_per_run: int | None, inventory: bool = False, select: bool = False,
+                 redo_selection: bool = False):
     os.environ["FTW_OUTPUT_DIR"] = str(output_dir)
     from .definitions import build_defs
     from .partitions import CHIPS_PER_RUN
@@ -125,6 +205,8 @@ def _materialize(output_dir: Path, chips_per_run: int | None, inventory: bool = 
     from .masks.assets import masks
     from .catalog.assets import stac_catalog
     from .scenes.assets import scene_inventory
+    from .calendar.assets import crop_calendar
+    from .selection.assets import selected_scenes
 
     layout = Layout(output_dir, DatasetSettings.load(output_dir).name)
     instance = open_instance(layout)
@@ -132,7 +214,9 @@ def _materialize(output_dir: Path, chips_per_run: int | None, inventory: bool = 
     return materialize_missing(
         defs, instance,
         unpartitioned=[field_boundaries.key, chip_registry.key],
-        partitioned=[chip_grid.key, masks.key, stac_catalog.key],
+        partitioned=[chip_grid.key, masks.key, *([crop_calendar.key, selected_scenes.key] if select else []),
+                     stac_catalog.key],
+        redo=(selected_scenes.key,) if redo_selection else (),
         batch=chips_per_run or CHIPS_PER_RUN,
         echo=click.echo,
         after=[scene_inventory.key] if inventory else [],
@@ -175,8 +259,49 @@ def demo(ctx, output_dir, fields_path, archive_dir) -> None:
     started = time.monotonic()
     parquet = build_archive(archive_dir)
     click.echo(f"local Sentinel-2 archive: {parquet} ({time.monotonic() - started:.1f} s)")
+    calendar_dir = _demo_calendar_dir(Path(archive_dir).parent / "demo_calendar")
     ctx.invoke(create_dataset, fields=fields_path, output_dir=output_dir, name="demo", year=DEMO_YEAR,
-               stac_host=str(parquet), inventory=True)
+               stac_host=str(parquet), inventory=True, select_images=True, crop_calendar_dir=calendar_dir)
+
+
+@main.command("select-images")
+@click.argument("catalog", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--stac-host", default=None, help=f"Scene source (default: the dataset's): {STAC_HOST_HELP}.")
+@click.option("--collection", default=None, help="STAC collection (default depends on --stac-host).")
+@click.option("--chips-per-run", type=int, default=None, help="Chip-years per Dagster run (default 100).")
+@selection_options
+def select_images(catalog, stac_host, collection, chips_per_run, buffer_days, cloud_cover_scene, pixel_check,
+                  cloud_cover_pixel, on_missing, include_alternatives, crop_calendar_dir, calendar, resume) -> None:
+    """Pick each chip-year's planting and harvest Sentinel-2 scenes by crop calendar, as STAC child items.
+
+    CATALOG is a dataset folder made by create-dataset (or its NAME-chips catalog folder). Prints and
+    writes the report (CATALOG/NAME-chips/selection_report.json)."""
+    output_dir = _dataset_dir(catalog)
+    settings = DatasetSettings.load(output_dir)
+    selection = _selection_settings(stac_host or settings.stac_host, collection or (None if stac_host else settings.collection),
+                                    buffer_days, cloud_cover_scene, pixel_check, cloud_cover_pixel, on_missing,
+                                    include_alternatives, crop_calendar_dir, calendar)
+    redo = _save_selection(output_dir, selection)
+    if redo and resume:
+        click.echo("--resume: keeping earlier choices would mix options; re-selecting all anyway")
+    summary = _materialize(output_dir, chips_per_run, select=True, redo_selection=redo)
+    layout = Layout(output_dir, settings.name)
+    _print_summary(summary, layout)
+    _print_report(layout)
+    if summary.failed:
+        sys.exit(1)
+
+
+def _dataset_dir(path: Path) -> Path:
+    from .core.dataset import SETTINGS_FILE
+    from .core.errors import InputError
+
+    path = Path(path).resolve()
+    for candidate in (path, path.parent):
+        if (candidate / SETTINGS_FILE).exists():
+            return candidate
+    raise InputError(f"{path} is not a dataset folder (no {SETTINGS_FILE} in it or its parent); "
+                     "give the OUTPUT_DIR of `ftwd create-dataset` or its NAME-chips folder")
 
 
 @main.command("make-archive")
@@ -240,6 +365,21 @@ def search_scenes(stac_host, collection, bbox, interval, max_cloud, as_json) -> 
         click.secho(f"skipped {item_id}: {reason}", fg="yellow", err=True)
     click.echo(f"{len(result.scenes)} scene(s) from {source.describe()} in {result.requests} request(s), "
                f"{result.retries} retr{'y' if result.retries == 1 else 'ies'}", err=True)
+
+
+def _demo_calendar_dir(fallback: Path) -> Path | None:
+    """The cached crop calendar when present (None = use it), else the demo's excerpt of it."""
+    from .core.calendar import CalendarError, calendar_files
+    from .core.demo import write_demo_calendar
+
+    try:
+        calendar_files(None, "summer", download=False)
+        return None
+    except CalendarError:
+        if not (fallback / "sc-sos-3x3-v2-cog.tiff").exists():
+            write_demo_calendar(fallback)
+        click.echo(f"no crop calendar in the cache: using the demo's excerpt of it in {fallback}")
+        return fallback
 
 
 @main.command("ui")

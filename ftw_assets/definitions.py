@@ -11,8 +11,11 @@ from .chips.assets import chip_grid, chip_registry, field_boundaries
 from .masks.assets import masks
 from .resources import build_resources, output_dir_from_env
 from .scenes.assets import scene_inventory
+from .calendar.assets import crop_calendar
+from .selection.assets import selected_scenes
 
-ALL_ASSETS = [field_boundaries, chip_registry, chip_grid, masks, stac_catalog, scene_inventory]
+ALL_ASSETS = [field_boundaries, chip_registry, chip_grid, masks, crop_calendar, selected_scenes, stac_catalog,
+              scene_inventory]
 
 
 def build_defs(output_dir: Path | None = None) -> dg.Definitions:

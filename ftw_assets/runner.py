@@ -111,6 +111,7 @@ def materialize_missing(
     batch: int = CHIPS_PER_RUN,
     echo: Callable[[str], None] = print,
     after: list[dg.AssetKey] = (),
+    redo: tuple[dg.AssetKey, ...] = (),
 ) -> Summary:
     summary = Summary()
     global_job = defs.resolve_implicit_global_asset_job_def()
@@ -125,7 +126,8 @@ def materialize_missing(
             return summary  # everything after depends on it
 
     chips, years = chip_year_keys(instance)
-    done = {a: set(map(str, instance.get_materialized_partitions(a))) for a in partitioned}
+    # ``redo``: assets whose every partition is done again (e.g. selection with changed options).
+    done = {a: set() if a in redo else set(map(str, instance.get_materialized_partitions(a))) for a in partitioned}
     plan = plan_runs(chips, years, partitioned, done, batch)
     total = sum(n for *_, n in plan)
     echo(f"{len(chips)} chips x {len(years)} year(s): {total} chip-years need work, in {len(plan)} run(s)")

@@ -1,6 +1,8 @@
 """The STAC catalog: a parent item per chip-year, the collection, and the items.parquet index."""
 
 
+import datetime as dt
+
 import dagster as dg
 import pystac
 
@@ -8,12 +10,14 @@ from ..batch import for_each_chip_year
 from ..core.grid import grid_for_chip, read_chip_table
 from ..core.stac import PARQUET_TYPE, chip_item, item_dict, rebuild_catalog, write_item
 from ..core.validation import validate_stac
+from ..core.records import CALENDAR_RECORD, SELECTION_RECORD, read_record
 from ..masks.assets import masks
+from ..selection.assets import selected_scenes
 from ..partitions import chip_year_backfill, chip_year_partitions
 from ..resources import DatasetResource
 
 
-@dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill, deps=[masks],
+@dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill, deps=[masks, selected_scenes],
           group_name="catalog", kinds={"stac"})
 def stac_catalog(context: dg.AssetExecutionContext, dataset: DatasetResource) -> None:
     """Write each chip-year's parent item (validated offline), then rebuild collection and index once."""
@@ -28,15 +32,18 @@ def stac_catalog(context: dg.AssetExecutionContext, dataset: DatasetResource) ->
         if missing:
             raise FileNotFoundError(f"masks missing, materialize masks for {chip}|{year} first: {missing}")
         ids_csv = layout.chip_file(chip, year, "instance_ids.csv")
+        scenes_props, interval, children = _scene_properties(layout, chip, year)
         item = chip_item(
             chip, year, grid,
             properties={
                 "ftw:split": row["split"], "ftw:coverage": round(float(row["coverage"]), 4),
                 "ftw:field_count": int(row["field_count"]), "ftw:cell_km": int(row["cell_m"]) // 1000,
                 "ftw:mgrs_tile": row["mgrs_tile"], "ftw:year": year, "ftw:presence_only": settings.presence_only,
+                **scenes_props,
             },
             mask_files={m: p.name for m, p in files.items()},
             instance_ids_file=ids_csv.name if ids_csv.exists() else None,
+            interval=interval, season_items=children,
         )
         item.collection_id = f"{layout.name}-chips"
         validate_stac(item_dict(item))
@@ -50,6 +57,35 @@ def stac_catalog(context: dg.AssetExecutionContext, dataset: DatasetResource) ->
         n = rebuild_catalog(layout, description=f"FTW training chips built by ftw_assets from {settings.fields}",
                             extra_assets=_collection_assets())
         context.log.info(f"catalog holds {n} items")
+
+
+def _scene_properties(layout, chip: str, year: int):
+    """Crop calendar and selection results for the parent item, when those assets have run."""
+    props: dict = {}
+    interval, children = None, []
+    cal = read_record(layout, chip, year, CALENDAR_RECORD)
+    if cal and "skipped" not in cal:
+        props.update({"ftw:planting_day": cal["planting_day"], "ftw:harvest_day": cal["harvest_day"],
+                      "ftw:calendar_year": year, "ftw:calendar": cal["calendar"],
+                      "ftw:calendar_source": cal["calendar_source"]})
+        if cal["calendar_source"] == "nearest":
+            props["ftw:calendar_distance_km"] = cal["calendar_distance_km"]
+    sel = read_record(layout, chip, year, SELECTION_RECORD)
+    if sel and sel.get("status") != "failed":
+        props.update(sel.get("settings", {}))
+        props["ftw:source"] = sel.get("source", "")
+        times, missing = [], []
+        for season, s in sel.get("seasons", {}).items():
+            if s.get("scene_id") and layout.season_item_json(chip, year, season).exists():
+                times.append(dt.datetime.fromisoformat(s["datetime"]))
+                children.append(layout.season_item_json(chip, year, season).stem)
+            else:
+                missing.append({"season": season, "reason": s.get("reason") or "not selected"})
+        if times:
+            interval = (min(times), max(times))
+        if missing:
+            props["ftw:seasons_missing"] = missing
+    return props, interval, tuple(children)
 
 
 def _collection_assets() -> dict[str, pystac.Asset]:

@@ -45,8 +45,9 @@ TILE = "33UWP"
 TILE_EPSG = 32633
 TILE_ORIGIN = (499980.0, 5400000.0)  # upper-left corner of tile 33UWP on the Sentinel-2 tiling grid
 BLOCK_10M = 1024
-# The demo site's crop calendar (planting and harvest day of year at 48.0 N, 16.0 E).
-PLANTING_DAY, HARVEST_DAY = 92, 293
+# The crop calendar over the demo chips (the 0.5 degree pixel 47.75-48.25 N, 16.0-16.5 E):
+# planting on day 92, harvest on day 302.
+PLANTING_DAY, HARVEST_DAY = 92, 302
 LOCAL_CLOUD_AT = (579000.0, 5331000.0)  # centre of demo chip ftw-33UWP7830
 DEMO_BLOCK = (577000.0, 5327000.0, 587000.0, 5333000.0)  # kept free of scattered clouds
 SWATH_EDGE_X = 581000.0  # orbit R079 covers only the part east of about this easting
@@ -100,7 +101,7 @@ class ArchiveSpec:
     block_rows: int = 2
     years: tuple[int, ...] = (2021, 2024)
     seed: int = 42
-    version: int = 1  # bump when the generator's output changes
+    version: int = 2  # bump when the generator's output changes
 
     def grid(self) -> Grid10m:
         x0 = TILE_ORIGIN[0] + self.block_col * BLOCK_10M * 10

@@ -117,5 +117,23 @@ class Layout:
     def chip_file(self, chip: str, year: int, suffix: str) -> Path:
         return inside(self.catalog_dir, self.chip_dir(chip, year) / f"{chip}_{int(year)}_{suffix}")
 
+    @property
+    def state_dir(self) -> Path:
+        """Per chip-year working records (crop calendar, selection) that items are built from."""
+        return self.output_dir / "state"
+
+    def state_file(self, chip: str, year: int, name: str) -> Path:
+        parse_chip_id(chip)
+        return inside(self.state_dir, self.state_dir / f"{chip}_{int(year)}" / name)
+
+    @property
+    def selection_report(self) -> Path:
+        return self.catalog_dir / "selection_report.json"
+
+    def season_item_json(self, chip: str, year: int, season: str) -> Path:
+        if season not in ("planting", "harvest"):
+            raise ValueError(f"unknown season {season!r}")
+        return inside(self.catalog_dir, self.chip_dir(chip, year) / f"{chip}_{int(year)}_{season}_s2.json")
+
     def item_json(self, chip: str, year: int) -> Path:
         return inside(self.catalog_dir, self.chip_dir(chip, year) / f"{chip}_{int(year)}.json")

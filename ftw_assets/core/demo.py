@@ -1,6 +1,6 @@
 """The embedded demo world: field parcels near 48.0 N, 16.0 E (Lower Austria, UTM 33N).
 
-Deterministic for a seed. The crop calendar there gives planting day 92 and harvest day 293,
+Deterministic for a seed. The crop calendar over the demo chips gives planting day 92 and harvest day 302,
 and the parcels cover a 3 x 2 block of 2 km cells plus a few fields spilling into neighbours.
 """
 
@@ -52,3 +52,31 @@ def write_demo_fields(path: str | Path, seed: int = 7) -> Path:
     with atomic_path(path, suffix=".gpkg") as tmp:
         make_demo_fields(seed).to_file(tmp, driver="GPKG", layer="fields")
     return path
+
+
+# The real FTW summer calendar holds planting 92 / harvest 302 in the 0.5 degree pixel over the demo
+# chips (47.75-48.25 N, 16.0-16.5 E) and 92 / 293 in the pixel to its west. Offline with no cached
+# calendar, the demo writes this small excerpt on the real calendar's pixel grid instead.
+CALENDAR_ORIGIN = (-179.999725463, 83.749999999)
+DEMO_CALENDAR_PIXEL = (71, 392)  # row, column of the demo chips' pixel in the global grid
+
+
+def write_demo_calendar(folder: str | Path) -> Path:
+    """A 6 x 6 pixel excerpt of the summer crop calendar around the demo site (same grid, same files)."""
+    import rasterio
+    from affine import Affine
+
+    from .calendar import CALENDAR_FILES
+
+    folder = Path(folder)
+    row0, col0 = DEMO_CALENDAR_PIXEL[0] - 3, DEMO_CALENDAR_PIXEL[1] - 3
+    transform = Affine(0.5, 0, CALENDAR_ORIGIN[0] + col0 * 0.5, 0, -0.5, CALENDAR_ORIGIN[1] - row0 * 0.5)
+    planting = np.full((6, 6), 92, dtype=np.float32)
+    harvest = np.full((6, 6), 302, dtype=np.float32)
+    harvest[:, :3] = 293  # the pixels west of 16.0 E
+    for name, data in zip(CALENDAR_FILES["summer"], (planting, harvest)):
+        with atomic_path(folder / name, suffix=".tiff") as tmp:
+            with rasterio.open(tmp, "w", driver="GTiff", width=6, height=6, count=1, dtype="float32",
+                               crs="EPSG:4326", transform=transform, nodata=0) as dst:
+                dst.write(data, 1)
+    return folder

@@ -22,6 +22,8 @@ from .dataset import Layout
 from .grid import ChipGrid, grid_footprint
 
 FTW_EXTENSION = "https://fieldsofthe.world/stac/ftw/v1.0.0/schema.json"
+EO_EXTENSION = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
+SEASON_BANDS = ("red", "green", "blue", "nir", "scl", "cloud_probability")
 PROJECTION_EXTENSION = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 PARQUET_TYPE = "application/vnd.apache.parquet"
@@ -39,11 +41,18 @@ def chip_item(
     properties: dict,
     mask_files: dict[str, str],
     instance_ids_file: str | None,
+    interval: tuple[dt.datetime, dt.datetime] | None = None,
+    season_items: tuple[str, ...] = (),
 ) -> pystac.Item:
-    """The parent item ``{chip}_{year}`` with its masks as ``labels`` assets (hrefs relative)."""
+    """The parent item ``{chip}_{year}`` with its masks as ``labels`` assets (hrefs relative).
+
+    Its time range is the year, or from the earliest to the latest chosen scene when scenes were
+    selected (``interval``); ``season_items`` are linked as ``related``."""
     footprint = grid_footprint(grid)
     start = dt.datetime(year, 1, 1, tzinfo=dt.timezone.utc)
     end = dt.datetime(year, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
+    if interval:
+        start, end = interval
     item = pystac.Item(
         id=f"{chip}_{year}",
         geometry=shapely.geometry.mapping(footprint),
@@ -72,6 +81,59 @@ def chip_item(
             pystac.Asset(href=f"./{instance_ids_file}", media_type="text/csv", roles=["metadata"],
                          title="Instance value to input field id"),
         )
+    for name in season_items:
+        item.add_link(pystac.Link("related", f"./{name}.json", media_type=pystac.MediaType.GEOJSON,
+                                  title="Sentinel-2 scene chosen for a season"))
+    for rel in ("root", "parent", "collection"):
+        item.add_link(pystac.Link(rel, "../collection.json", media_type=pystac.MediaType.JSON))
+    return item
+
+
+def season_item(chip: str, year: int, grid: ChipGrid, decision, properties: dict, source_label: str,
+                via_href: str, extra_bands: tuple[str, ...] = (), include_alternatives: bool = False,
+                pixel_check: bool = False) -> pystac.Item:
+    """The child item ``{chip}_{year}_{season}_s2``: the chosen scene's bands as remote assets."""
+    from .windows import redact
+
+    chosen = decision.chosen
+    scene = chosen.scene
+    footprint = grid_footprint(grid)
+    measured = pixel_check and chosen.cloud_share is not None and not chosen.trusted
+    props = {
+        **properties,
+        "ftw:season": decision.season,
+        "ftw:source": source_label,
+        "ftw:calendar_year": int(year),
+        "ftw:target_date": decision.target.isoformat(),
+        "ftw:days_from_target": int(chosen.days_from_target),
+        "eo:cloud_cover": chosen.cloud_cover(pixel_check),
+        "ftw:cloud_cover_measured": bool(measured),
+        "ftw:scene_cloud_cover": float(scene.cloud_cover),
+        "ftw:mgrs_tile": scene.mgrs_tile,
+        "ftw:boa_offset": int(scene.boa_offset),
+        "ftw:harmonization": scene.harmonization,
+        "ftw:candidates_checked": int(decision.candidates_checked),
+    }
+    if scene.processing_baseline:
+        props["ftw:processing_baseline"] = scene.processing_baseline
+    if decision.relaxed:
+        props["ftw:relaxed"] = list(decision.relaxed)
+    if include_alternatives:
+        props["ftw:alternatives"] = [c.summary(pixel_check) for c in decision.alternatives]
+    item = pystac.Item(
+        id=f"{chip}_{int(year)}_{decision.season}_s2", geometry=shapely.geometry.mapping(footprint),
+        bbox=list(footprint.bounds), datetime=scene.datetime, properties=props,
+        stac_extensions=[FTW_EXTENSION, EO_EXTENSION],
+    )
+    for name in dict.fromkeys(SEASON_BANDS + tuple(extra_bands)):
+        band = scene.bands.get(name)
+        if band is None:
+            continue
+        roles = ["data", "reflectance"] if band.scale != 1.0 else ["data"]
+        item.add_asset(name, pystac.Asset(href=redact(band.href), media_type=COG_TYPE, roles=roles,
+                                          title=f"{name} ({band.resolution:g} m) of {scene.id}"))
+    item.add_link(pystac.Link("derived_from", f"./{chip}_{int(year)}.json", media_type=pystac.MediaType.GEOJSON))
+    item.add_link(pystac.Link("via", redact(via_href), media_type=pystac.MediaType.GEOJSON, title=f"source item {scene.id}"))
     for rel in ("root", "parent", "collection"):
         item.add_link(pystac.Link(rel, "../collection.json", media_type=pystac.MediaType.JSON))
     return item

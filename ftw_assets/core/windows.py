@@ -114,6 +114,36 @@ def read_window(
     )
 
 
+def read_windows(
+    href: str,
+    grids: dict,
+    resampling: Resampling = Resampling.nearest,
+    policy: RetryPolicy = RetryPolicy(),
+) -> dict:
+    """Many chips' windows of one file from one open (header read once, shared blocks fetched once
+    through GDAL's cache); on a failure the file is reopened and only the missing windows reread."""
+    out: dict = {}
+    delays = list(policy.delays())
+    last: Exception | None = None
+    for attempt in range(len(delays) + 1):
+        try:
+            with gdal_env(policy), rasterio.open(gdal_path(href)) as src:
+                for key, grid in grids.items():
+                    if key not in out:
+                        out[key] = _read(src, grid, resampling)
+            return out
+        except RasterioIOError as exc:
+            last = exc
+            if attempt < len(delays):
+                time.sleep(delays[attempt])
+    host = urlsplit(href).netloc or "local file"
+    raise WindowReadError(
+        f"reading {len(grids) - len(out)} chip window(s) of {redact(href)} from {host} failed after "
+        f"{policy.attempts} attempts: {_short(last)}. Check that {host} is reachable, then rerun: only the "
+        "missing chips are done again."
+    )
+
+
 def same_pixels(src, grid: ChipGrid) -> bool:
     t = src.transform
     if src.crs is None or src.crs.to_epsg() != grid.epsg or abs(t.a - grid.res) > 1e-9 or abs(t.e + grid.res) > 1e-9:

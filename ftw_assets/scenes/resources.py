@@ -5,6 +5,7 @@ from typing import Optional
 import dagster as dg
 
 from ..core.dataset import DatasetSettings
+from ..core.selection import SelectionSettings
 from ..core.sources import SceneSource, open_source
 from ..core.windows import RetryPolicy
 
@@ -28,3 +29,6 @@ class SceneSourceResource(dg.ConfigurableResource):
 
     def open(self, settings: DatasetSettings) -> SceneSource:
         return open_source(self.stac_host or settings.stac_host, self.collection or settings.collection, self.policy())
+
+    def open_for_selection(self, selection: SelectionSettings) -> SceneSource:
+        return open_source(self.stac_host or selection.stac_host, self.collection or selection.collection, self.policy())

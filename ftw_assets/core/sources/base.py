@@ -72,6 +72,13 @@ class SceneSource:
         result.requests, result.retries = self.requests - before_requests, self.retries - before_retries
         return result
 
+    def item_href(self, scene: Scene) -> str:
+        """Where the scene's source item can be found (for ``via`` links)."""
+        for link in (scene.item or {}).get("links", []):
+            if link.get("rel") in ("self", "canonical") and link.get("href"):
+                return str(link["href"])
+        return f"{self.host}#{scene.id}"
+
     def href_for_read(self, href: str) -> str:
         """The href to open; Planetary Computer's source signs it here, so saved hrefs carry no token."""
         return href

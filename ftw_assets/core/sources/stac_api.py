@@ -36,6 +36,9 @@ class StacApiSource(SceneSource):
         self.url, self.provider, self._sign = url, provider, sign
         self._client: Client | None = None
 
+    def item_href(self, scene) -> str:
+        return f"{self.url}/collections/{self.collection}/items/{scene.id}"
+
     def href_for_read(self, href: str) -> str:
         return self._sign(href) if self._sign else href
 
