@@ -46,7 +46,8 @@ def test_ui_shows_the_cli_history(tmp_path):
                 time.sleep(1)
         nodes = _graphql(port, "{ assetNodes { assetKey { path } } }")["assetNodes"]
         assert sorted(n["assetKey"]["path"][0] for n in nodes) == [
-            "chip_grid", "chip_registry", "field_boundaries", "masks", "scene_inventory", "stac_catalog"]
+            "chip_grid", "chip_registry", "crop_calendar", "field_boundaries", "masks", "scene_inventory",
+            "selected_scenes", "stac_catalog"]
         data = _graphql(port, '{ assetNodeOrError(assetKey: {path: ["masks"]}) { ... on AssetNode { '
                               'partitionStats { numMaterialized numPartitions } } } }')
         assert data["assetNodeOrError"]["partitionStats"] == {"numMaterialized": 8, "numPartitions": 8}

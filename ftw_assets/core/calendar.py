@@ -131,7 +131,7 @@ class CropCalendar:
         return cls(*calendar_files(directory, kind))
 
     def lookup(self, lon: float, lat: float) -> CalendarDays:
-        col, row = ~self.transform * (lon, lat)
+        col, row = ~self.transform @ (lon, lat)
         row, col = int(math.floor(row)), int(math.floor(col))
         h, w = self.sos.shape
         if 0 <= row < h and 0 <= col < w and self.valid[row, col]:
@@ -144,7 +144,7 @@ class CropCalendar:
                 cc = c % w  # the grid wraps at the antimeridian
                 if not self.valid[r, cc]:
                     continue
-                plon, plat = self.transform * (c + 0.5, r + 0.5)
+                plon, plat = self.transform @ (c + 0.5, r + 0.5)
                 km = _km(lon, lat, plon, plat)
                 if km <= self.max_fallback_km and (best is None or km < best[0]):
                     best = (km, r, cc)

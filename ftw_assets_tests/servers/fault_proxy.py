@@ -10,7 +10,8 @@ matching requests in order, or rates drawn from a seeded generator:
 ``429`` answers Too Many Requests with ``Retry-After``; ``503`` Service Unavailable; ``reset`` closes the
 socket with an RST before answering; ``truncate`` relays the headers and half the body, then closes;
 ``slow`` waits ``slow_s`` seconds before answering (past a client's timeout). ``GET /__faults``
-returns counts of requests and injected faults.
+returns counts of requests (in all and per path) and of injected faults; a plan of ``{}`` passes
+everything through, which makes the proxy a request counter.
 
 Run as a separate process: ``python -m ftw_assets_tests.servers.fault_proxy UPSTREAM_PORT PORT``.
 """
@@ -39,10 +40,13 @@ class FaultPlan:
         self.retry_after = int(plan.get("retry_after", 1))
         self.slow_s = float(plan.get("slow_s", 5.0))
         self.requests = 0
+        self.paths: dict[str, int] = {}
         self.injected: dict[str, int] = {k: 0 for k in FAULTS}
 
     def next_fault(self, path: str) -> str | None:
         self.requests += 1
+        bare = path.split("?")[0]
+        self.paths[bare] = self.paths.get(bare, 0) + 1
         if self.match and self.match not in path:
             return None
         fault = None
@@ -79,7 +83,8 @@ class FaultProxy:
         if path.startswith("/__faults"):
             if method == "POST":
                 self.plan.configure(json.loads(body or b"{}"))
-            await _reply(writer, 200, json.dumps({"requests": self.plan.requests, "injected": self.plan.injected}).encode(),
+            await _reply(writer, 200, json.dumps({"requests": self.plan.requests, "paths": self.plan.paths,
+                                                      "injected": self.plan.injected}).encode(),
                          "application/json")
             return
         fault = self.plan.next_fault(path)
