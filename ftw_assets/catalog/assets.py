@@ -11,6 +11,7 @@ from ..core.grid import grid_for_chip, read_chip_table
 from ..core.stac import PARQUET_TYPE, chip_item, item_dict, rebuild_catalog, write_item
 from ..core.validation import validate_stac
 from ..core.records import CALENDAR_RECORD, SELECTION_RECORD, read_record
+from ..core.selection import SEASONS
 from ..masks.assets import masks
 from ..selection.assets import selected_scenes
 from ..partitions import chip_year_backfill, chip_year_partitions
@@ -75,7 +76,9 @@ def _scene_properties(layout, chip: str, year: int):
         props.update(sel.get("settings", {}))
         props["ftw:source"] = sel.get("source", "")
         times, missing = [], []
-        for season, s in sel.get("seasons", {}).items():
+        seasons = sel.get("seasons", {})
+        for season in (x for x in SEASONS if x in seasons):
+            s = seasons[season]
             if s.get("scene_id") and layout.season_item_json(chip, year, season).exists():
                 times.append(dt.datetime.fromisoformat(s["datetime"]))
                 children.append(layout.season_item_json(chip, year, season).stem)

@@ -98,3 +98,25 @@ def test_missing_crop_calendar_fails_before_writing(tmp_path, inputs):
                "--select-images", "--crop-calendar-dir", tmp_path / "empty")
     assert run.returncode == 2 and "sc-sos-3x3-v2-cog.tiff" in run.stderr and "--crop-calendar-dir" in run.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_on_missing_skip_and_fail_are_reported(tmp_path, archive_parquet, inputs):
+    fields, calendar = inputs
+    out = tmp_path / "out"
+    # No archive scene falls on the target days themselves (Apr 1, Oct 28): a 0-day buffer finds nothing.
+    run = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
+               "--select-images", "--crop-calendar-dir", calendar, "--buffer-days", "0")
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "ds-chips" / "selection_report.json").read_text())
+    assert report["successful"] == 0 and len(report["skipped"]) == 16 and report["failed"] == []
+    assert report["skipped"][0]["reason"] == "no scene in the window with scene-level cloud cover <= 10 %"
+    assert not list((out / "ds-chips").glob("*/*_s2.json"))
+    parent = json.loads((out / "ds-chips" / "ftw-33UWP7828_2024" / "ftw-33UWP7828_2024.json").read_text())
+    assert [m["season"] for m in parent["properties"]["ftw:seasons_missing"]] == ["planting", "harvest"]
+
+    failing = ftwd("select-images", out, "--stac-host", archive_parquet, "--crop-calendar-dir", calendar,
+                   "--buffer-days", "0", "--on-missing", "fail")
+    assert failing.returncode == 1
+    assert "no scene for ftw-33UWP7828|2024" in failing.stderr and "--on-missing skip or best-available" in failing.stderr
+    report = json.loads((out / "ds-chips" / "selection_report.json").read_text())
+    assert len(report["failed"]) == 8 and report["failed"][0]["chip"] == "ftw-33UWP7828_2024"
