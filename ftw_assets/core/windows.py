@@ -96,22 +96,7 @@ def read_window(
     """The first band of ``href`` on ``grid``: a plain window read when the file's pixels are the
     grid's pixels (same CRS, resolution and alignment), else warped onto the grid with ``resampling``.
     Pixels outside the file are the file's nodata (0 when it has none)."""
-    delays = list(policy.delays())
-    last: Exception | None = None
-    for attempt in range(len(delays) + 1):
-        try:
-            with gdal_env(policy), rasterio.open(gdal_path(href)) as src:
-                return _read(src, grid, resampling)
-        except RasterioIOError as exc:
-            last = exc
-            if attempt < len(delays):
-                time.sleep(delays[attempt])
-    host = urlsplit(href).netloc or "local file"
-    raise WindowReadError(
-        f"reading the window {grid.bounds} (EPSG:{grid.epsg}) of {redact(href)} from {host} failed after "
-        f"{policy.attempts} attempts: {_short(last)}. Check that {host} is reachable, then rerun: chips "
-        "already written are kept and only the missing ones are read again."
-    )
+    return read_windows(href, {0: grid}, resampling, policy)[0]
 
 
 def read_windows(
