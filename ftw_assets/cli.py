@@ -106,11 +106,17 @@ def _selection_settings(stac_host, collection, buffer_days, cloud_cover_scene, p
               help="Also search the scene source once per MGRS tile and year (DuckDB table scene_inventory).")
 @click.option("--select-images", is_flag=True,
               help="After the masks, pick the planting and harvest scenes of every chip-year (see select-images).")
+@click.option("--download-images", is_flag=True,
+              help="Also write the clipped planting and harvest images (implies --select-images; see download-images).")
+@click.option("--bands", default="red,green,blue,nir", show_default=True,
+              help="With --download-images: bands of the clipped images.")
+@click.option("--num-workers", type=int, default=4, show_default=True,
+              help="With --download-images: threads reading scene bands at the same time.")
 @selection_options
 def create_dataset(fields, output_dir, name, year, min_coverage, split_type, split_percents, mask_types,
                    presence_only, chip_size_px, cell_km, seed, chips_per_run, stac_host, collection, inventory,
-                   select_images, buffer_days, cloud_cover_scene, pixel_check, cloud_cover_pixel, on_missing,
-                   include_alternatives, crop_calendar_dir, calendar, resume) -> None:
+                   select_images, download_images, bands, num_workers, buffer_days, cloud_cover_scene, pixel_check,
+                   cloud_cover_pixel, on_missing, include_alternatives, crop_calendar_dir, calendar, resume) -> None:
     """Chip grid, masks and STAC catalog for FIELDS (any vector file with field polygons) in OUTPUT_DIR.
 
     Re-running the same command does only what is missing, read from the Dagster instance in
@@ -126,7 +132,12 @@ def create_dataset(fields, output_dir, name, year, min_coverage, split_type, spl
     ).check()
     if inventory:
         open_source(settings.stac_host, settings.collection)  # a bad --stac-host fails before anything is written
-    selection = None
+    selection, images = None, None
+    if download_images:
+        from .core.clip import ImageSettings
+
+        images = ImageSettings(tuple(bands.split(",")), num_workers).check()
+        select_images = True
     if select_images:
         selection = _selection_settings(stac_host, collection, buffer_days, cloud_cover_scene, pixel_check,
                                         cloud_cover_pixel, on_missing, include_alternatives, crop_calendar_dir, calendar)
@@ -140,13 +151,43 @@ def create_dataset(fields, output_dir, name, year, min_coverage, split_type, spl
     output_dir.mkdir(parents=True, exist_ok=True)
     settings.save(output_dir)
     redo = _save_selection(output_dir, selection) if selection else False
-    summary = _materialize(output_dir, chips_per_run, inventory, select=bool(selection), redo_selection=redo)
+    redo_images = _save_images(output_dir, images) if images else False
+    summary = _materialize(output_dir, chips_per_run, inventory, select=bool(selection), redo_selection=redo,
+                           download=bool(images), redo_images=redo_images)
     layout = Layout(output_dir, settings.name)
     _print_summary(summary, layout)
     if selection:
         _print_report(layout)
+    if images:
+        _print_download_report(layout)
     if summary.failed:
         sys.exit(1)
+
+
+def _save_images(output_dir: Path, images) -> bool:
+    """Store the image options; True when they differ from the stored ones (write all images again)."""
+    from .core.clip import IMAGES_FILE, ImageSettings
+
+    changed = (output_dir / IMAGES_FILE).exists() and ImageSettings.load(output_dir).bands != images.bands
+    if changed:
+        click.echo("--bands differ from the last run: every image is written again")
+    images.save(output_dir)
+    return changed
+
+
+def _print_download_report(layout: Layout, copy_to: Path | None = None) -> None:
+    if not layout.download_report.exists():
+        return
+    text = layout.download_report.read_text()
+    report = json.loads(text)
+    click.echo(f"Images: {report['successful']} of {report['total_processed']} chip-season images written, "
+               f"{len(report['failed'])} failed (report: {layout.download_report})")
+    for f in report["failed"][:20]:
+        click.secho(f"  failed {f['chip']} {f['season']}: {f['url']}: {f['error']}", fg="red", err=True)
+    if copy_to:
+        from .core.atomic import write_text
+
+        write_text(copy_to, text)
 
 
 def _save_selection(output_dir: Path, selection) -> bool:
@@ -196,7 +237,7 @@ def _stac_host(value: str) -> str:
 
 
 def _materialize(output_dir: Path, chips_per_run: int | None, inventory: bool = False, select: bool = False,
-                 redo_selection: bool = False):
+                 redo_selection: bool = False, download: bool = False, redo_images: bool = False):
     os.environ["FTW_OUTPUT_DIR"] = str(output_dir)
     from .definitions import build_defs
     from .partitions import CHIPS_PER_RUN
@@ -207,6 +248,8 @@ def _materialize(output_dir: Path, chips_per_run: int | None, inventory: bool = 
     from .scenes.assets import scene_inventory
     from .calendar.assets import crop_calendar
     from .selection.assets import selected_scenes
+    from .images.assets import clipped_images
+    from .images.checks import clipped_image_checks
 
     layout = Layout(output_dir, DatasetSettings.load(output_dir).name)
     instance = open_instance(layout)
@@ -215,8 +258,9 @@ def _materialize(output_dir: Path, chips_per_run: int | None, inventory: bool = 
         defs, instance,
         unpartitioned=[field_boundaries.key, chip_registry.key],
         partitioned=[chip_grid.key, masks.key, *([crop_calendar.key, selected_scenes.key] if select else []),
-                     stac_catalog.key],
-        redo=(selected_scenes.key,) if redo_selection else (),
+                     *([clipped_images.key] if download else []), stac_catalog.key],
+        redo=((selected_scenes.key,) if redo_selection else ()) + ((clipped_images.key,) if redo_images else ()),
+        checks=tuple(clipped_image_checks.check_keys) if download else (),
         batch=chips_per_run or CHIPS_PER_RUN,
         echo=click.echo,
         after=[scene_inventory.key] if inventory else [],
@@ -261,7 +305,7 @@ def demo(ctx, output_dir, fields_path, archive_dir) -> None:
     click.echo(f"local Sentinel-2 archive: {parquet} ({time.monotonic() - started:.1f} s)")
     calendar_dir = _demo_calendar_dir(Path(archive_dir).parent / "demo_calendar")
     ctx.invoke(create_dataset, fields=fields_path, output_dir=output_dir, name="demo", year=DEMO_YEAR,
-               stac_host=str(parquet), inventory=True, select_images=True, crop_calendar_dir=calendar_dir)
+               stac_host=str(parquet), inventory=True, download_images=True, crop_calendar_dir=calendar_dir)
 
 
 @main.command("select-images")
@@ -302,6 +346,39 @@ def _dataset_dir(path: Path) -> Path:
             return candidate
     raise InputError(f"{path} is not a dataset folder (no {SETTINGS_FILE} in it or its parent); "
                      "give the OUTPUT_DIR of `ftwd create-dataset` or its NAME-chips folder")
+
+
+@main.command("download-images")
+@click.argument("catalog", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--bands", default="red,green,blue,nir", show_default=True,
+              help="Comma-separated bands: red green blue nir nir08 rededge1 rededge2 rededge3 swir16 swir22 scl "
+                   "cloud_probability (20 m bands are resampled to 10 m).")
+@click.option("--num-workers", type=int, default=4, show_default=True, help="Threads reading scene bands at once.")
+@click.option("--chips-per-run", type=int, default=None, help="Chip-years per Dagster run (default 100).")
+@click.option("--resume", is_flag=True, help="Only chip-years without images (the default unless --bands changed).")
+@click.option("--output-report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the report (JSON) here.")
+def download_images(catalog, bands, num_workers, chips_per_run, resume, output_report) -> None:
+    """Write each selected scene's image of each chip as a COG on the chip's mask grid, with a thumbnail.
+
+    CATALOG is a dataset folder whose scenes were selected (select-images). Each scene's bands are
+    opened once for all the chips of a run. The report (written and failed images, with URL and
+    reason) goes to NAME-chips/download_report.json."""
+    from .core.clip import ImageSettings
+    from .core.selection import SelectionSettings
+
+    output_dir = _dataset_dir(catalog)
+    settings = DatasetSettings.load(output_dir)
+    images = ImageSettings(tuple(bands.split(",")), num_workers).check()
+    selection = SelectionSettings.load(output_dir, settings.stac_host, settings.collection)
+    redo = _save_images(output_dir, images)
+    summary = _materialize(output_dir, chips_per_run, select=True, download=True, redo_images=redo)
+    layout = Layout(output_dir, settings.name)
+    _print_summary(summary, layout)
+    _print_download_report(layout, output_report)
+    if summary.failed:
+        sys.exit(1)
+    del selection, resume
 
 
 @main.command("make-archive")

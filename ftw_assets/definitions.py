@@ -13,13 +13,16 @@ from .resources import build_resources, output_dir_from_env
 from .scenes.assets import scene_inventory
 from .calendar.assets import crop_calendar
 from .selection.assets import selected_scenes
+from .images.assets import clipped_images
+from .images.checks import clipped_image_checks
 
-ALL_ASSETS = [field_boundaries, chip_registry, chip_grid, masks, crop_calendar, selected_scenes, stac_catalog,
-              scene_inventory]
+ALL_ASSETS = [field_boundaries, chip_registry, chip_grid, masks, crop_calendar, selected_scenes, clipped_images,
+              stac_catalog, scene_inventory]
+ALL_CHECKS = [clipped_image_checks]
 
 
 def build_defs(output_dir: Path | None = None) -> dg.Definitions:
-    return dg.Definitions(assets=ALL_ASSETS, resources=build_resources(output_dir or output_dir_from_env()))
+    return dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, resources=build_resources(output_dir or output_dir_from_env()))
 
 
 defs = build_defs()

@@ -112,6 +112,7 @@ def materialize_missing(
     echo: Callable[[str], None] = print,
     after: list[dg.AssetKey] = (),
     redo: tuple[dg.AssetKey, ...] = (),
+    checks: tuple[dg.AssetCheckKey, ...] = (),
 ) -> Summary:
     summary = Summary()
     global_job = defs.resolve_implicit_global_asset_job_def()
@@ -139,22 +140,31 @@ def materialize_missing(
         outcome = _execute(global_job, instance, [key], None, None, 0)
         summary.runs.append(outcome)
         echo(_line(outcome, key.to_user_string()))
+    if checks:  # the asset checks scan the whole dataset once, after the partitioned runs
+        outcome = _execute(global_job, instance, [], None, None, 0, checks=set(checks))
+        summary.runs.append(outcome)
+        echo(_line(outcome, "checks"))
     return summary
 
 
-def _execute(job, instance, assets, first, last, n) -> RunOutcome:
+def _execute(job, instance, assets, first, last, n, checks: set | None = None) -> RunOutcome:
     tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last} if first else {}
     start = time.monotonic()
-    result = job.get_subset(asset_selection=set(assets)).execute_in_process(
+    # Asset runs carry no checks (they scan the whole dataset, unpartitioned); check runs carry no assets.
+    result = job.get_subset(asset_selection=set(assets), asset_check_selection=checks or set()).execute_in_process(
         instance=instance, tags={**tags, "ftw/launched_by": "ftwd"}, run_config=QUIET, raise_on_error=False
     )
     errors = []
+    for evaluation in result.get_asset_check_evaluations() if checks else []:
+        if not evaluation.passed:
+            errors.append(f"check {evaluation.check_name} failed: {evaluation.metadata.get('failing')}")
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
                 err = event.step_failure_data.error
                 errors.append(f"{event.step_key}: {(err.cause.message if err.cause else err.message).strip()}")
-    return RunOutcome([a.to_user_string() for a in assets], first or "", last or "", n, result.success,
+    names = [a.to_user_string() for a in assets] + [c.name for c in sorted(checks or [], key=str)]
+    return RunOutcome(names, first or "", last or "", n, result.success and not errors,
                       time.monotonic() - start, errors)
 
 

@@ -14,11 +14,12 @@ from ..core.records import CALENDAR_RECORD, SELECTION_RECORD, read_record
 from ..core.selection import SEASONS
 from ..masks.assets import masks
 from ..selection.assets import selected_scenes
+from ..images.assets import clipped_images
 from ..partitions import chip_year_backfill, chip_year_partitions
 from ..resources import DatasetResource
 
 
-@dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill, deps=[masks, selected_scenes],
+@dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill, deps=[masks, selected_scenes, clipped_images],
           group_name="catalog", kinds={"stac"})
 def stac_catalog(context: dg.AssetExecutionContext, dataset: DatasetResource) -> None:
     """Write each chip-year's parent item (validated offline), then rebuild collection and index once."""

@@ -130,6 +130,10 @@ class Layout:
     def selection_report(self) -> Path:
         return self.catalog_dir / "selection_report.json"
 
+    @property
+    def download_report(self) -> Path:
+        return self.catalog_dir / "download_report.json"
+
     def season_item_json(self, chip: str, year: int, season: str) -> Path:
         if season not in ("planting", "harvest"):
             raise ValueError(f"unknown season {season!r}")

@@ -10,6 +10,7 @@ from .dataset import Layout
 
 CALENDAR_RECORD = "calendar.json"
 SELECTION_RECORD = "selection.json"
+IMAGES_RECORD = "images.json"
 
 
 def write_record(layout: Layout, chip: str, year: int, name: str, data: dict) -> Path:

@@ -284,3 +284,27 @@ def _nodata_percentage(props: dict[str, Any]) -> float | None:
     if props.get("data_coverage") is not None:  # the older EarthSearch collection
         return round(100.0 - float(props["data_coverage"]), 6)
     return None
+
+
+def scene_to_dict(scene: Scene) -> dict[str, Any]:
+    """A scene as JSON (no source item, footprint as WKT) for per chip-year records."""
+    return {
+        "id": scene.id, "collection": scene.collection, "provider": scene.provider,
+        "datetime": scene.datetime.isoformat(), "mgrs_tile": scene.mgrs_tile, "epsg": scene.epsg,
+        "footprint_wkt": scene.footprint.wkt, "cloud_cover": scene.cloud_cover,
+        "nodata_percentage": scene.nodata_percentage, "processing_baseline": scene.processing_baseline,
+        "boa_offset": scene.boa_offset, "harmonization": scene.harmonization,
+        "bands": {name: {"asset_key": b.asset_key, "href": b.href, "resolution": b.resolution, "nodata": b.nodata,
+                         "scale": b.scale, "offset": b.offset} for name, b in scene.bands.items()},
+    }
+
+
+def scene_from_dict(d: dict[str, Any]) -> Scene:
+    return Scene(
+        id=d["id"], collection=d["collection"], provider=d["provider"],
+        datetime=datetime.fromisoformat(d["datetime"]), mgrs_tile=d["mgrs_tile"], epsg=int(d["epsg"]),
+        footprint=shapely.from_wkt(d["footprint_wkt"]), cloud_cover=float(d["cloud_cover"]),
+        nodata_percentage=d["nodata_percentage"], processing_baseline=d["processing_baseline"],
+        boa_offset=int(d["boa_offset"]), harmonization=d["harmonization"],
+        bands={name: Band(name, **b) for name, b in d["bands"].items()},
+    )

@@ -139,8 +139,25 @@ def season_item(chip: str, year: int, grid: ChipGrid, decision, properties: dict
     return item
 
 
-def write_item(item: pystac.Item, path: Path) -> None:
-    write_text(path, json.dumps(item_dict(item), indent=2) + "\n")
+def add_image_assets(item: dict, image_file: str, thumbnail_file: str | None, bands: tuple[str, ...],
+                     properties: dict) -> dict:
+    """The season item with its clipped image (``clipped``) and thumbnail, hrefs relative."""
+    item = json.loads(json.dumps(item))
+    item["assets"]["clipped"] = {
+        "href": f"./{image_file}", "type": COG_TYPE, "roles": ["data"],
+        "title": f"Sentinel-2 {item['properties']['ftw:season']} image on the chip grid: {', '.join(bands)} "
+                 "(uint16, reflectance x 10000, nodata 0)",
+    }
+    if thumbnail_file:
+        item["assets"]["thumbnail"] = {"href": f"./{thumbnail_file}", "type": "image/png", "roles": ["thumbnail"],
+                                       "title": "RGB, 2-98 % stretch"}
+    item["properties"].update(properties)
+    return item
+
+
+def write_item(item: pystac.Item | dict, path: Path) -> None:
+    d = item if isinstance(item, dict) else item_dict(item)
+    write_text(path, json.dumps(d, indent=2) + "\n")
 
 
 def item_dict(item: pystac.Item) -> dict:

@@ -41,7 +41,7 @@ class RetryPolicy:
             delay *= 2
 
 
-def gdal_options(policy: RetryPolicy = RetryPolicy()) -> dict[str, str]:
+def gdal_options(policy: RetryPolicy = RetryPolicy()) -> dict[str, str | int]:
     return {
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # a COG is one file; never list its folder
         "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF",
@@ -54,6 +54,7 @@ def gdal_options(policy: RetryPolicy = RetryPolicy()) -> dict[str, str]:
         "GDAL_HTTP_CONNECTTIMEOUT": str(int(max(min(policy.timeout_s, 10), 1))),
         "GDAL_HTTP_LOW_SPEED_TIME": str(int(max(policy.timeout_s, 1))),
         "GDAL_HTTP_LOW_SPEED_LIMIT": "1",
+        "GDAL_CACHEMAX": 512 * 1024 * 1024,  # bytes of decoded blocks: neighbouring chips of a batch share them
         "VSI_CACHE": "TRUE",
         "VSI_CACHE_SIZE": str(64 * 1024 * 1024),
         "AWS_NO_SIGN_REQUEST": "YES",

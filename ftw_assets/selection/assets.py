@@ -12,6 +12,7 @@ from ..core.errors import FtwError
 from ..core.grid import grid_for_chip, read_chip_table
 from ..core.records import CALENDAR_RECORD, SELECTION_RECORD, all_records, read_record, write_record
 from ..core.selection import SEASONS, SelectionSettings, selection_report
+from ..core.scenes import scene_to_dict
 from ..core.selector import ChipYear, select_batch
 from ..core.stac import item_dict, season_item, write_item
 from ..core.validation import validate_stac
@@ -73,6 +74,7 @@ def selected_scenes(context: dg.AssetExecutionContext, config: SelectionConfig, 
             write_item(item, path)
             chosen = decision.chosen
             record["seasons"][season] = {
+                "scene": scene_to_dict(chosen.scene),
                 "scene_id": chosen.scene.id, "datetime": chosen.scene.datetime.isoformat(),
                 "cloud_cover": chosen.cloud_cover(selection.pixel_check), "days_from_target": chosen.days_from_target,
                 "candidates_checked": decision.candidates_checked, "relaxed": decision.relaxed,
