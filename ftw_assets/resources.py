@@ -43,6 +43,10 @@ def build_resources(output_dir: Path) -> dict:
         # One writer (chip_registry) holds the connection only while it writes.
         "duckdb": DuckDBResource(database=str(output_dir / "ftw.duckdb")),
         # FTW_STAC_HOST / FTW_COLLECTION override the dataset's --stac-host / --collection.
-        "scene_source": SceneSourceResource(stac_host=os.environ.get("FTW_STAC_HOST") or None,
-                                            collection=os.environ.get("FTW_COLLECTION") or None),
+        "scene_source": SceneSourceResource(
+            stac_host=os.environ.get("FTW_STAC_HOST") or None, collection=os.environ.get("FTW_COLLECTION") or None,
+            # The HTTP retry budget: attempts per request, first backoff (doubling), timeout per request.
+            attempts=int(os.environ.get("FTW_HTTP_ATTEMPTS", 4)), backoff_s=float(os.environ.get("FTW_HTTP_BACKOFF_S", 0.5)),
+            timeout_s=float(os.environ.get("FTW_HTTP_TIMEOUT_S", 30)),
+        ),
     }

@@ -9,6 +9,7 @@ with backoff around the whole read and reports the host and URL once the budget 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from dataclasses import dataclass
 from typing import Iterator
@@ -120,6 +121,7 @@ def read_windows(
             return out
         except RasterioIOError as exc:
             last = exc
+            forget(href)  # GDAL remembers a failed open or a bad range: make the next attempt fetch again
             if attempt < len(delays):
                 time.sleep(delays[attempt])
     host = urlsplit(href).netloc or "local file"
@@ -128,6 +130,31 @@ def read_windows(
         f"{policy.attempts} attempts: {_short(last)}. Check that {host} is reachable, then rerun: only the "
         "missing chips are done again."
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _gdal_library():
+    """The GDAL library rasterio loaded (its wheel bundles one), for the cache call rasterio lacks."""
+    import ctypes
+    import glob
+    import os
+
+    libs = os.path.join(os.path.dirname(os.path.dirname(rasterio.__file__)), "rasterio.libs")
+    candidates = sorted(glob.glob(os.path.join(libs, "libgdal*.so*"))) or ["libgdal.so"]
+    try:
+        lib = ctypes.CDLL(candidates[0])
+        lib.VSICurlPartialClearCache.argtypes = [ctypes.c_char_p]
+        return lib
+    except (OSError, AttributeError):
+        return None
+
+
+def forget(href: str) -> None:
+    """Drop what GDAL's /vsicurl/ cache holds for ``href`` (failed opens are otherwise re-reported)."""
+    path = gdal_path(href)
+    lib = _gdal_library()
+    if lib is not None and path.startswith("/vsi"):
+        lib.VSICurlPartialClearCache(path.encode())
 
 
 def same_pixels(src, grid: ChipGrid) -> bool:

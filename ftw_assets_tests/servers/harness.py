@@ -182,3 +182,13 @@ def archive_for_api(parquet: str | Path, cog_url: str) -> tuple[dict, list[dict]
                    "temporal": {"interval": [[times[0], times[-1]]]}},
     }
     return collection, items
+
+
+def archive_copy_served_at(parquet: str | Path, cog_url: str, target: str | Path) -> Path:
+    """A stac-geoparquet copy of the archive whose asset hrefs point at ``cog_url`` (a server or proxy)."""
+    import stac_geoparquet.arrow as sga
+
+    _, items = archive_for_api(parquet, cog_url)
+    target = Path(target)
+    sga.to_parquet(sga.parse_stac_items_to_arrow(items), target)
+    return target
