@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := data/demo
 
-.PHONY: install demo test ui validate clean
+.PHONY: install demo test bench ui validate clean
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
+# A benchmark, not a test: the download step against a naive per-chip baseline and the minimum
+# bytes, side by side in one run, over a generated 40 km archive served on 127.0.0.1.
+bench: install
+	$(BIN)/python -m ftw_assets_tests.bench
+
 validate: install
 	FTW_OUTPUT_DIR=$(DEMO_DIR) $(BIN)/dagster definitions validate -m ftw_assets
 
@@ -29,4 +34,4 @@ ui: install
 	$(BIN)/ftwd ui $(DEMO_DIR)
 
 clean:
-	rm -rf $(DEMO_DIR) data/demo_fields.gpkg
+	rm -rf $(DEMO_DIR) data/demo_fields.gpkg data/demo_calendar data/bench

@@ -46,7 +46,7 @@ def test_ui_shows_the_cli_history(tmp_path):
                 time.sleep(1)
         nodes = _graphql(port, "{ assetNodes { assetKey { path } } }")["assetNodes"]
         assert sorted(n["assetKey"]["path"][0] for n in nodes) == [
-            "chip_grid", "chip_registry", "crop_calendar", "field_boundaries", "masks", "scene_inventory",
+            "chip_grid", "chip_registry", "clipped_images", "crop_calendar", "field_boundaries", "masks", "scene_inventory",
             "selected_scenes", "stac_catalog"]
         data = _graphql(port, '{ assetNodeOrError(assetKey: {path: ["masks"]}) { ... on AssetNode { '
                               'partitionStats { numMaterialized numPartitions } } } }')
@@ -70,8 +70,10 @@ def test_ui_shows_the_cli_history(tmp_path):
             time.sleep(2)
         assert len(ours) == 1 and ours[0]["status"] == "SUCCESS"
         tags = {t["key"]: t["value"] for t in ours[0]["tags"]}
-        assert tags["dagster/asset_partition_range_start"] == "ftw-33UWP7828|2024"
-        assert tags["dagster/asset_partition_range_end"] == "ftw-33UWP8430|2024"
+        # Chips are registered in block order (the S2 block holding each cell, then north to south):
+        # block (6, 7) holds 7830, 8030, 7828, 8028 and block (6, 8) holds 8230, 8430, 8228, 8428.
+        assert tags["dagster/asset_partition_range_start"] == "ftw-33UWP7830|2024"
+        assert tags["dagster/asset_partition_range_end"] == "ftw-33UWP8428|2024"
     finally:
         os.killpg(ui.pid, signal.SIGINT)
         try:

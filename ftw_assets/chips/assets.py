@@ -9,7 +9,7 @@ from ..batch import for_each_chip_year
 from ..core.atomic import atomic_path
 from ..core.errors import InputError
 from ..core.fields import read_fields, resolve_year
-from ..core.grid import assign_splits, build_chips, grid_for_chip, parse_split_percents, read_chip_table, write_chip_table
+from ..core.grid import assign_splits, block_order, build_chips, grid_for_chip, parse_split_percents, read_chip_table, write_chip_table
 from ..partitions import CHIPS, YEARS, chip_year_backfill, chip_year_partitions
 from ..resources import DatasetResource
 
@@ -50,7 +50,7 @@ def chip_registry(context: dg.AssetExecutionContext, dataset: DatasetResource, d
         conn.unregister("chip_rows")
 
     known = set(context.instance.get_dynamic_partitions(CHIPS))
-    new = [c for c in chips["chip_id"] if c not in known]
+    new = [c for c in block_order(chips) if c not in known]  # runs take chips in this order
     context.instance.add_dynamic_partitions(CHIPS, new)
     if str(year) not in context.instance.get_dynamic_partitions(YEARS):
         context.instance.add_dynamic_partitions(YEARS, [str(year)])

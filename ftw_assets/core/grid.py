@@ -295,6 +295,28 @@ def write_chip_table(chips: gpd.GeoDataFrame, path) -> None:
         chips.to_parquet(tmp, index=False)
 
 
+S2_BLOCK_M = 10240  # a 1024 px block of a Sentinel-2 10 m COG
+
+
+def block_order(chips: pd.DataFrame) -> list[str]:
+    """Chip ids in the order their imagery is best fetched: by MGRS tile, then by the Sentinel-2 COG
+    block holding the cell centre (row-major, blocks counted from the tile's north-west corner, which
+    lies within 40 m of the 100 km square's), then north to south and west to east inside the block.
+
+    Chips are registered, and so batched into runs, in this order: a run's chips share few blocks
+    with other runs, so each block is fetched about once for the whole dataset."""
+    centre_x = chips["cell_x"] + chips["cell_m"] / 2
+    centre_y = chips["cell_y"] + chips["cell_m"] / 2
+    west = np.floor(centre_x / 100_000) * 100_000
+    north = np.floor(centre_y / 100_000) * 100_000 + 100_000
+    key = pd.DataFrame({
+        "tile": chips["mgrs_tile"].values, "epsg": chips["epsg"].values,
+        "block_row": ((north - centre_y) // S2_BLOCK_M).values, "block_col": ((centre_x - west) // S2_BLOCK_M).values,
+        "y": -centre_y.values, "x": centre_x.values, "chip_id": chips["chip_id"].values,
+    })
+    return key.sort_values(["tile", "epsg", "block_row", "block_col", "y", "x", "chip_id"])["chip_id"].tolist()
+
+
 def read_chip_table(path) -> gpd.GeoDataFrame:
     """The chip table written by the chip registry, indexed by chip id."""
     return gpd.read_parquet(path).set_index("chip_id", drop=False)

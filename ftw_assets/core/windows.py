@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -55,9 +57,9 @@ def gdal_options(policy: RetryPolicy = RetryPolicy()) -> dict[str, str | int]:
         "GDAL_HTTP_CONNECTTIMEOUT": str(int(max(min(policy.timeout_s, 10), 1))),
         "GDAL_HTTP_LOW_SPEED_TIME": str(int(max(policy.timeout_s, 1))),
         "GDAL_HTTP_LOW_SPEED_LIMIT": "1",
-        "GDAL_CACHEMAX": 512 * 1024 * 1024,  # bytes of decoded blocks: neighbouring chips of a batch share them
+        "GDAL_CACHEMAX": 256 * 1024 * 1024,  # bytes of decoded blocks: neighbouring chips of a batch share them
         "VSI_CACHE": "TRUE",
-        "VSI_CACHE_SIZE": str(64 * 1024 * 1024),
+        "VSI_CACHE_SIZE": str(4 * 1024 * 1024),  # per open file: datasets stay open, so keep it small
         "AWS_NO_SIGN_REQUEST": "YES",
     }
 
@@ -107,17 +109,25 @@ def read_windows(
     resampling: Resampling = Resampling.nearest,
     policy: RetryPolicy = RetryPolicy(),
 ) -> dict:
-    """Many chips' windows of one file from one open (header read once, shared blocks fetched once
-    through GDAL's cache); on a failure the file is reopened and only the missing windows reread."""
+    """Many chips' windows of one file from one open (header read once, shared blocks fetched and
+    decoded once through GDAL's block cache); on a failure the file is reopened and only the missing
+    windows are read again. The open dataset is kept for later calls (:data:`HANDLES`), so a block a
+    chip of the next run also needs is not fetched again."""
     out: dict = {}
     delays = list(policy.delays())
     last: Exception | None = None
     for attempt in range(len(delays) + 1):
         try:
-            with gdal_env(policy), rasterio.open(gdal_path(href)) as src:
-                for key, grid in grids.items():
-                    if key not in out:
-                        out[key] = _read(src, grid, resampling)
+            with gdal_env(policy):
+                src = HANDLES.take(href) or rasterio.open(gdal_path(href))
+                try:
+                    for key, grid in grids.items():
+                        if key not in out:
+                            out[key] = _read(src, grid, resampling)
+                except BaseException:
+                    src.close()
+                    raise
+                HANDLES.give(href, src)
             return out
         except RasterioIOError as exc:
             last = exc
@@ -130,6 +140,39 @@ def read_windows(
         f"{policy.attempts} attempts: {_short(last)}. Check that {host} is reachable, then rerun: only the "
         "missing chips are done again."
     )
+
+
+class OpenDatasets:
+    """Recently used source datasets, kept open so their decoded blocks stay in GDAL's block cache
+    (bounded by GDAL_CACHEMAX) from one batch of chips to the next. A caller takes a dataset out while
+    it reads (a dataset is not shared between threads) and gives it back after."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self.lock = threading.Lock()
+        self.items: OrderedDict[str, object] = OrderedDict()
+
+    def take(self, href: str):
+        with self.lock:
+            return self.items.pop(href, None)
+
+    def give(self, href: str, dataset) -> None:
+        with self.lock:
+            extra = self.items.pop(href, None)
+            self.items[href] = dataset
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)[1].close()
+        if extra is not None:
+            extra.close()
+
+    def clear(self) -> None:
+        with self.lock:
+            for dataset in self.items.values():
+                dataset.close()
+            self.items.clear()
+
+
+HANDLES = OpenDatasets()
 
 
 @functools.lru_cache(maxsize=1)
@@ -151,6 +194,9 @@ def _gdal_library():
 
 def forget(href: str) -> None:
     """Drop what GDAL's /vsicurl/ cache holds for ``href`` (failed opens are otherwise re-reported)."""
+    dataset = HANDLES.take(href)
+    if dataset is not None:
+        dataset.close()
     path = gdal_path(href)
     lib = _gdal_library()
     if lib is not None and path.startswith("/vsi"):
@@ -170,6 +216,10 @@ def _read(src, grid: ChipGrid, resampling: Resampling) -> np.ndarray:
     nodata = src.nodata if src.nodata is not None else 0
     if same_pixels(src, grid):
         window = from_bounds(*grid.bounds, transform=src.transform).round_offsets().round_lengths()
+        inside = (window.col_off >= 0 and window.row_off >= 0 and window.col_off + window.width <= src.width
+                  and window.row_off + window.height <= src.height)
+        if inside:  # the normal case: a plain read through this handle and its block cache
+            return src.read(1, window=window)
         return src.read(1, window=window, boundless=True, fill_value=nodata)
     with WarpedVRT(
         src, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,

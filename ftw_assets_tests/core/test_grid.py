@@ -124,3 +124,20 @@ def test_predefined_split_takes_the_majority_of_fields():
     assert assign_splits(chips, "predefined") == ["val"]
     with pytest.raises(InputError, match="needs a 'split' column"):
         assign_splits(build_chips(fields.drop(columns="split").to_crs(4326), 2, 0.01), "predefined")
+
+
+def test_block_order_groups_chips_by_sentinel2_block():
+    import pandas as pd
+
+    from ftw_assets.core.grid import block_order
+
+    chips = pd.DataFrame({
+        "chip_id": ["ftw-33UWP7828", "ftw-33UWP7830", "ftw-33UWP8028", "ftw-33UWP8030", "ftw-33UWP8228",
+                    "ftw-33UWP8230", "ftw-33UWP8428", "ftw-33UWP8430"],
+        "mgrs_tile": "33UWP", "epsg": 32633, "cell_m": 2000,
+        "cell_x": [578000, 578000, 580000, 580000, 582000, 582000, 584000, 584000],
+        "cell_y": [5328000, 5330000] * 4,
+    })
+    # Block columns of 10.24 km from 500 km E: 8030's centre (581 km) is in column 7, 8230's (583 km) in 8.
+    assert block_order(chips) == ["ftw-33UWP7830", "ftw-33UWP8030", "ftw-33UWP7828", "ftw-33UWP8028",
+                                  "ftw-33UWP8230", "ftw-33UWP8430", "ftw-33UWP8228", "ftw-33UWP8428"]
