@@ -92,9 +92,9 @@ def test_stac_api_gives_the_same_choices_with_one_search_per_tile_and_season(tmp
         proxy.stop()
 
 
-def test_missing_crop_calendar_fails_before_writing(tmp_path, inputs):
+def test_missing_crop_calendar_fails_before_writing(tmp_path, inputs, archive_parquet):
     fields, _ = inputs
-    run = ftwd("create-dataset", fields, tmp_path / "out", "--year", "2024", "--stac-host", "local",
+    run = ftwd("create-dataset", fields, tmp_path / "out", "--year", "2024", "--stac-host", archive_parquet,
                "--select-images", "--crop-calendar-dir", tmp_path / "empty")
     assert run.returncode == 2 and "sc-sos-3x3-v2-cog.tiff" in run.stderr and "--crop-calendar-dir" in run.stderr
     assert not (tmp_path / "out").exists()
