@@ -237,7 +237,8 @@ def _stac_host(value: str) -> str:
 
 
 def _materialize(output_dir: Path, chips_per_run: int | None, inventory: bool = False, select: bool = False,
-                 redo_selection: bool = False, download: bool = False, redo_images: bool = False):
+                 redo_selection: bool = False, download: bool = False, redo_images: bool = False,
+                 refine: bool = False):
     os.environ["FTW_OUTPUT_DIR"] = str(output_dir)
     from .definitions import build_defs
     from .partitions import CHIPS_PER_RUN
@@ -250,6 +251,7 @@ def _materialize(output_dir: Path, chips_per_run: int | None, inventory: bool = 
     from .selection.assets import selected_scenes
     from .images.assets import clipped_images
     from .images.checks import clipped_image_checks
+    from .refinement.assets import cloud_refinement
 
     layout = Layout(output_dir, DatasetSettings.load(output_dir).name)
     instance = open_instance(layout)
@@ -258,8 +260,10 @@ def _materialize(output_dir: Path, chips_per_run: int | None, inventory: bool = 
         defs, instance,
         unpartitioned=[field_boundaries.key, chip_registry.key],
         partitioned=[chip_grid.key, masks.key, *([crop_calendar.key, selected_scenes.key] if select else []),
-                     *([clipped_images.key] if download else []), stac_catalog.key],
-        redo=((selected_scenes.key,) if redo_selection else ()) + ((clipped_images.key,) if redo_images else ()),
+                     *([clipped_images.key] if download else []), *([cloud_refinement.key] if refine else []),
+                     stac_catalog.key],
+        redo=((selected_scenes.key,) if redo_selection else ()) + ((clipped_images.key,) if redo_images else ())
+        + ((cloud_refinement.key,) if refine else ()),
         checks=tuple(clipped_image_checks.check_keys) if download else (),
         batch=chips_per_run or CHIPS_PER_RUN,
         echo=click.echo,
@@ -379,6 +383,98 @@ def download_images(catalog, bands, num_workers, chips_per_run, resume, output_r
     if summary.failed:
         sys.exit(1)
     del selection, resume
+
+
+@main.command("refine-cloud-cover")
+@click.argument("catalog", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--cloud-cover-pixel", type=float, default=0.0, show_default=True,
+              help="Reject a chip's scene when more than this percent of the chip's valid pixels are cloud or shadow.")
+@click.option("--cloud-probability-threshold", type=int, default=50, show_default=True,
+              help="Cloud probability (0-100) above which a pixel counts as cloud, besides SCL 3, 8, 9, 10.")
+@click.option("--max-attempts", type=int, default=3, show_default=True,
+              help="Re-selections per chip-season; after that the season is skipped with the reason.")
+@click.option("--update-items", is_flag=True,
+              help="Kept for familiarity: the season items always get the chip-level eo:cloud_cover.")
+@click.option("--reselect/--no-reselect", default=True, show_default=True,
+              help="Select again, as the sensor does, for the chip-years whose scene was rejected.")
+@click.option("--chips-per-run", type=int, default=None, help="Chip-years per Dagster run (default 100).")
+@click.option("--output-report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the report (JSON) here.")
+def refine_cloud_cover(catalog, cloud_cover_pixel, cloud_probability_threshold, max_attempts, update_items, reselect,
+                       chips_per_run, output_report) -> None:
+    """Measure cloud on each chip's own pixels of its selected scenes; reject scenes above the threshold.
+
+    Prints and writes (NAME-chips/refinement_report.json) the measured cover, the threshold and the
+    outcome per chip-season. With --reselect (the default) the rejected chip-years are selected again
+    (rejected scenes excluded), their images rewritten and measured again, until every chip-season
+    passes or has used its attempts, just as the reselect_cloudy_chips sensor does in the Dagster UI."""
+    from .core.clip import IMAGES_FILE
+    from .core.refinement import RefinementSettings
+
+    output_dir = _dataset_dir(catalog)
+    settings = DatasetSettings.load(output_dir)
+    refine = RefinementSettings(cloud_cover_pixel, cloud_probability_threshold, max_attempts).check()
+    refine.save(output_dir)
+    layout = Layout(output_dir, settings.name)
+    with_images = (output_dir / IMAGES_FILE).exists()
+    cursor = _latest_refinement(layout)
+    summary = _materialize(output_dir, chips_per_run, select=True, download=with_images, refine=True)
+    _print_summary(summary, layout)
+    failed = bool(summary.failed)
+    if reselect and not failed:
+        failed = _reselect(layout, output_dir, cursor, refine.max_attempts, with_images)
+    _print_refinement_report(layout, output_report)
+    if failed:
+        sys.exit(1)
+    del update_items
+
+
+def _latest_refinement(layout: Layout) -> int:
+    import dagster as dg
+
+    from .refinement.assets import cloud_refinement
+    from .runner import open_instance
+
+    result = open_instance(layout).fetch_materializations(dg.AssetRecordsFilter(asset_key=cloud_refinement.key),
+                                                          limit=1, ascending=False)
+    return result.records[0].storage_id if result.records else 0
+
+
+def _reselect(layout: Layout, output_dir: Path, cursor: int, max_attempts: int, with_images: bool) -> bool:
+    """The sensor's loop, in-process: returns True if a run failed."""
+    from .core.refinement import reselection_targets
+    from .definitions import build_defs
+    from .refinement.sensors import RESELECT_TAG, refinement_events, reselection_chain, reselection_runs
+    from .runner import execute_plan, open_instance
+
+    instance, defs = open_instance(layout), build_defs(output_dir)
+    for _ in range(max_attempts + 2):  # each round re-selects what the previous round rejected
+        events, cursor = refinement_events(instance, cursor)
+        targets, _ = reselection_targets(events, max_attempts)
+        if not targets:
+            return False
+        click.echo(f"selecting again for {len(targets)} chip-year(s) whose scene was rejected: {', '.join(targets[:10])}")
+        outcomes = execute_plan(defs, instance, reselection_runs(instance, targets, reselection_chain(with_images)),
+                                click.echo, tags={RESELECT_TAG: "cloud-refinement"})
+        if any(not o.success for o in outcomes):
+            return True
+    return False
+
+
+def _print_refinement_report(layout: Layout, copy_to: Path | None) -> None:
+    if not layout.refinement_report.exists():
+        return
+    text = layout.refinement_report.read_text()
+    report = json.loads(text)
+    click.echo(f"Cloud refinement: {report['chip_seasons']} chip-season(s) {report['counts']} "
+               f"(report: {layout.refinement_report})")
+    for row in report["rows"]:
+        click.echo(f"  {row['chip']} {row['season']:8} {row['scene_id']}  cloud {row['cloud_cover']:6.2f} %  "
+                   f"threshold {row['threshold']:g} %  {row['outcome']}")
+    if copy_to:
+        from .core.atomic import write_text
+
+        write_text(copy_to, text)
 
 
 @main.command("make-archive")

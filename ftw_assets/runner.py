@@ -147,12 +147,25 @@ def materialize_missing(
     return summary
 
 
-def _execute(job, instance, assets, first, last, n, checks: set | None = None) -> RunOutcome:
+def execute_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan, echo: Callable[[str], None] = print,
+                 tags: dict | None = None) -> list[RunOutcome]:
+    """Run planned ranges (from :func:`plan_runs`) in-process, in order."""
+    job = defs.resolve_implicit_global_asset_job_def()
+    outcomes = []
+    for i, (assets, first, last, n) in enumerate(plan, start=1):
+        outcome = _execute(job, instance, assets, first, last, n, extra_tags=tags)
+        outcomes.append(outcome)
+        echo(_line(outcome, f"{i}/{len(plan)}"))
+    return outcomes
+
+
+def _execute(job, instance, assets, first, last, n, checks: set | None = None, extra_tags: dict | None = None) -> RunOutcome:
     tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last} if first else {}
     start = time.monotonic()
     # Asset runs carry no checks (they scan the whole dataset, unpartitioned); check runs carry no assets.
     result = job.get_subset(asset_selection=set(assets), asset_check_selection=checks or set()).execute_in_process(
-        instance=instance, tags={**tags, "ftw/launched_by": "ftwd"}, run_config=QUIET, raise_on_error=False
+        instance=instance, tags={**tags, **(extra_tags or {}), "ftw/launched_by": "ftwd"}, run_config=QUIET,
+        raise_on_error=False
     )
     errors = []
     for evaluation in result.get_asset_check_evaluations() if checks else []:

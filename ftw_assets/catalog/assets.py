@@ -10,16 +10,17 @@ from ..batch import for_each_chip_year
 from ..core.grid import grid_for_chip, read_chip_table
 from ..core.stac import PARQUET_TYPE, chip_item, item_dict, rebuild_catalog, write_item
 from ..core.validation import validate_stac
-from ..core.records import CALENDAR_RECORD, SELECTION_RECORD, read_record
+from ..core.records import CALENDAR_RECORD, REFINEMENT_RECORD, SELECTION_RECORD, read_record
 from ..core.selection import SEASONS
 from ..masks.assets import masks
 from ..selection.assets import selected_scenes
 from ..images.assets import clipped_images
+from ..refinement.assets import cloud_refinement
 from ..partitions import chip_year_backfill, chip_year_partitions
 from ..resources import DatasetResource
 
 
-@dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill, deps=[masks, selected_scenes, clipped_images],
+@dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill, deps=[masks, selected_scenes, clipped_images, cloud_refinement],
           group_name="catalog", kinds={"stac"})
 def stac_catalog(context: dg.AssetExecutionContext, dataset: DatasetResource) -> None:
     """Write each chip-year's parent item (validated offline), then rebuild collection and index once."""
@@ -89,6 +90,9 @@ def _scene_properties(layout, chip: str, year: int):
             interval = (min(times), max(times))
         if missing:
             props["ftw:seasons_missing"] = missing
+    refined = read_record(layout, chip, year, REFINEMENT_RECORD)
+    if refined:
+        props["ftw:cloud_cover_pixel_threshold"] = refined["threshold"]
     return props, interval, tuple(children)
 
 

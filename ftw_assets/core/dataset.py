@@ -131,6 +131,10 @@ class Layout:
         return self.catalog_dir / "selection_report.json"
 
     @property
+    def refinement_report(self) -> Path:
+        return self.catalog_dir / "refinement_report.json"
+
+    @property
     def download_report(self) -> Path:
         return self.catalog_dir / "download_report.json"
 

@@ -11,6 +11,7 @@ from .dataset import Layout
 CALENDAR_RECORD = "calendar.json"
 SELECTION_RECORD = "selection.json"
 IMAGES_RECORD = "images.json"
+REFINEMENT_RECORD = "refinement.json"
 
 
 def write_record(layout: Layout, chip: str, year: int, name: str, data: dict) -> Path:

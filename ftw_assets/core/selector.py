@@ -5,19 +5,15 @@ opened once for all the chips that need them)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
 import shapely
 
+from . import cloudstats
 from .calendar import CalendarDays
 from .grid import ChipGrid, grid_footprint
 from .selection import SEASONS, Candidate, Decision, SelectionSettings, candidates_for, decide
 from .sources import SceneQuery, SceneSource
-from .windows import read_windows
-
-SCL_CLOUD_CLASSES = (3, 8, 9, 10)  # cloud shadow, cloud medium and high probability, thin cirrus
 
 
 @dataclass
@@ -37,19 +33,11 @@ class BatchResult:
     scenes_opened: int = 0
 
 
-def cloud_stats(scl: np.ndarray, probability: np.ndarray | None = None, threshold: int = 50) -> tuple[float, float]:
-    """(nodata share, cloud share of the valid pixels) of a chip window; SCL 0 is nodata."""
-    valid = scl != 0
-    nodata = 1.0 - float(valid.mean()) if scl.size else 1.0
-    cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
-    if probability is not None:
-        cloudy |= probability > threshold
-    n = int(valid.sum())
-    return nodata, (float((cloudy & valid).sum()) / n if n else 1.0)
-
-
 def select_batch(chip_years: list[ChipYear], settings: SelectionSettings, source: SceneSource,
-                 workers: int = 4) -> BatchResult:
+                 workers: int = 4, excluded: dict | None = None, max_rejections: int | None = None) -> BatchResult:
+    """``excluded``: {(chip, year, season): scene ids rejected by cloud refinement}; once a chip-season
+    has more than ``max_rejections`` of them (its re-selections are used up) it gets no other scene."""
+    excluded = excluded or {}
     result = BatchResult()
     areas = {(c.chip, c.year): grid_footprint(c.grid) for c in chip_years}
     groups: dict[tuple, list[ChipYear]] = defaultdict(list)
@@ -66,33 +54,25 @@ def select_batch(chip_years: list[ChipYear], settings: SelectionSettings, source
         for m in members:
             target = m.days.target(season, m.year)
             cands = candidates_for(found.scenes, m.chip, areas[(m.chip, m.year)], tile, target)
-            pending[(m.chip, m.year, season)] = (Decision(season, target), cands)
+            rejected = excluded.get((m.chip, m.year, season), set())
+            decision = Decision(season, target)
+            if max_rejections is not None and len(rejected) > max_rejections:
+                decision.reason = (f"cloud refinement rejected {len(rejected)} scene(s) for this chip "
+                                   f"({', '.join(sorted(rejected))}); its {max_rejections} re-selection(s) are used up")
+                result.decisions[(m.chip, m.year, season)] = decision
+                continue
+            pending[(m.chip, m.year, season)] = (decision, [c for c in cands if c.scene.id not in rejected])
     grids = {cy.chip: cy.grid for cy in chip_years}
 
     def measure(cands: list[Candidate]) -> None:
-        by_scene: dict[str, list[Candidate]] = defaultdict(list)
+        wanted = [(c.chip, grids[c.chip], c.scene, settings.pixel_check and not c.trusted) for c in cands]
+        found = cloudstats.measure(wanted, settings.cloud_probability_threshold, source.href_for_read,
+                                   source.policy, workers)
         for c in cands:
-            by_scene[c.scene.id].append(c)
-
-        def one_scene(group: list[Candidate]) -> None:
-            scene = group[0].scene
-            windows = {c.chip: grids[c.chip] for c in group}
-            scl = read_windows(source.href_for_read(scene.href("scl")), windows, policy=source.policy)
-            prob = {}
-            wants_prob = settings.pixel_check and "cloud_probability" in scene.bands
-            untrusted = {c.chip: grids[c.chip] for c in group if not c.trusted}
-            if wants_prob and untrusted:
-                prob = read_windows(source.href_for_read(scene.href("cloud_probability")), untrusted, policy=source.policy)
-            for c in group:
-                c.nodata_share, c.cloud_share = cloud_stats(scl[c.chip], prob.get(c.chip),
-                                                            settings.cloud_probability_threshold)
-            result.reads += len(group) + len(prob)
-
-        if by_scene:
-            result.scenes_opened += len(by_scene)
-            with ThreadPoolExecutor(max_workers=max(1, min(workers, len(by_scene)))) as pool:
-                list(pool.map(one_scene, by_scene.values()))
+            c.nodata_share, c.cloud_share = found[(c.chip, c.scene.id)]
+        result.reads += len(cands)
+        result.scenes_opened += len({c.scene.id for c in cands})
 
     decide(pending, settings, measure)
-    result.decisions = {key: decision for key, (decision, _) in pending.items()}
+    result.decisions.update({key: decision for key, (decision, _) in pending.items()})
     return result

@@ -3,6 +3,7 @@
 import json
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from ..batch import for_each_chip_year, chip_years
 from ..calendar.assets import crop_calendar
@@ -13,6 +14,7 @@ from ..core.grid import grid_for_chip, read_chip_table
 from ..core.records import CALENDAR_RECORD, SELECTION_RECORD, all_records, read_record, write_record
 from ..core.selection import SEASONS, SelectionSettings, selection_report
 from ..core.scenes import scene_to_dict
+from ..core.refinement import RefinementSettings, rejections
 from ..core.selector import ChipYear, select_batch
 from ..core.stac import item_dict, season_item, write_item
 from ..core.validation import validate_stac
@@ -25,7 +27,7 @@ from .config import SelectionConfig
 @dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill, deps=[crop_calendar],
           group_name="scenes", kinds={"stac"}, pool=STAC_POOL)
 def selected_scenes(context: dg.AssetExecutionContext, config: SelectionConfig, dataset: DatasetResource,
-                    scene_source: SceneSourceResource) -> None:
+                    scene_source: SceneSourceResource, duckdb: DuckDBResource) -> None:
     """Search once per MGRS tile x season window, measure the chips' windows grouped by scene, and write
     ``{chip}_{year}_{season}_s2.json`` for each chosen scene; the run's report goes to the catalog folder."""
     settings, layout = dataset.settings(), dataset.layout()
@@ -40,8 +42,11 @@ def selected_scenes(context: dg.AssetExecutionContext, config: SelectionConfig, 
             days = CalendarDays(cal["planting_day"], cal["harvest_day"], cal["calendar_source"], cal["calendar_distance_km"])
             row = chips.loc[chip]
             batch.append(ChipYear(chip, year, row["mgrs_tile"], grid_for_chip(row, settings.chip_size_px), days))
+    with duckdb.get_connection() as conn:  # scenes cloud refinement rejected for these chips
+        excluded = rejections(conn, chip_years(context))
+    refine = RefinementSettings.load(layout.output_dir)
     try:
-        result = select_batch(batch, selection, source)
+        result = select_batch(batch, selection, source, excluded=excluded, max_rejections=refine.max_attempts)
     except FtwError as exc:  # the search or reads failed for the whole batch: record it per chip-year
         for chip, year in chip_years(context):
             write_record(layout, chip, year, SELECTION_RECORD, {"status": "failed", "error": str(exc), "seasons": {}})
