@@ -9,7 +9,7 @@ from ..core.refinement import RefinementSettings, reselection_targets
 from ..images.assets import clipped_images
 from ..partitions import CHIPS_PER_RUN
 from ..resources import DatasetResource
-from ..runner import chip_year_keys, plan_runs
+from ..runner import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, chip_year_keys, plan_runs
 from ..selection.assets import selected_scenes
 from .assets import cloud_refinement
 
@@ -60,9 +60,10 @@ def reselect_cloudy_chips(context: dg.SensorEvaluationContext, dataset: DatasetR
     chain = reselection_chain((dataset.layout().output_dir / IMAGES_FILE).exists())
     requests = [
         dg.RunRequest(
-            asset_selection=assets, partition_key_range=dg.PartitionKeyRange(first, last_key),
-            run_key=f"reselect:{first}:{last_key}:{last}",
-            tags={RESELECT_TAG: "cloud-refinement", "ftw/chip_years": str(n)},
+            asset_selection=assets, run_key=f"reselect:{first}:{last_key}:{last}",
+            # A range of partitions in one run, as the backfill policy batches them.
+            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last_key,
+                  RESELECT_TAG: "cloud-refinement", "ftw/chip_years": str(n)},
         )
         for assets, first, last_key, n in reselection_runs(context.instance, targets, chain)
     ]

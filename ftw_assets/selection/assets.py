@@ -70,7 +70,7 @@ def selected_scenes(context: dg.AssetExecutionContext, config: SelectionConfig, 
             if decision.chosen is None:
                 record["seasons"][season] = {"reason": decision.reason, "candidates_checked": decision.candidates_checked,
                                              "relaxed": decision.relaxed}
-                path.unlink(missing_ok=True)  # an earlier choice no longer holds
+                _forget_season(layout, chip, year, season)  # an earlier choice no longer holds
                 continue
             item = season_item(chip, year, grid, decision, {}, source.describe(), source.item_href(decision.chosen.scene),
                                include_alternatives=selection.include_alternatives, pixel_check=selection.pixel_check)
@@ -105,9 +105,16 @@ def selected_scenes(context: dg.AssetExecutionContext, config: SelectionConfig, 
         write_text(layout.selection_report, json.dumps(report, indent=2) + "\n")
 
 
+def _forget_season(layout, chip: str, year: int, season: str) -> None:
+    """Remove a season's item and the image cut from its scene: no file may describe a dropped choice."""
+    layout.season_item_json(chip, year, season).unlink(missing_ok=True)
+    for suffix in ("image_s2.tif", "image_s2.png"):
+        layout.chip_file(chip, year, f"{season}_{suffix}").unlink(missing_ok=True)
+
+
 def _missing(layout, chip, year, record, selection, reason) -> dict:
     for season in SEASONS:
-        layout.season_item_json(chip, year, season).unlink(missing_ok=True)
+        _forget_season(layout, chip, year, season)
         record["seasons"][season] = {"reason": reason, "candidates_checked": 0}
     if selection.on_missing == "fail":
         record.update(status="failed", error=reason)
