@@ -175,19 +175,26 @@ def _save_images(output_dir: Path, images) -> bool:
     return changed
 
 
-def _print_download_report(layout: Layout, copy_to: Path | None = None) -> None:
-    if not layout.download_report.exists():
-        return
-    text = layout.download_report.read_text()
-    report = json.loads(text)
-    click.echo(f"Images: {report['successful']} of {report['total_processed']} chip-season images written, "
-               f"{len(report['failed'])} failed (report: {layout.download_report})")
-    for f in report["failed"][:20]:
-        click.secho(f"  failed {f['chip']} {f['season']}: {f['url']}: {f['error']}", fg="red", err=True)
+def _load_report(path: Path, copy_to: Path | None) -> dict | None:
+    """A report JSON of the catalog folder, also copied to ``copy_to`` (``--output-report``)."""
+    if not path.exists():
+        return None
+    text = path.read_text()
     if copy_to:
         from .core.atomic import write_text
 
         write_text(copy_to, text)
+    return json.loads(text)
+
+
+def _print_download_report(layout: Layout, copy_to: Path | None = None) -> None:
+    report = _load_report(layout.download_report, copy_to)
+    if report is None:
+        return
+    click.echo(f"Images: {report['successful']} of {report['total_processed']} chip-season images written, "
+               f"{len(report['failed'])} failed (report: {layout.download_report})")
+    for f in report["failed"][:20]:
+        click.secho(f"  failed {f['chip']} {f['season']}: {f['url']}: {f['error']}", fg="red", err=True)
 
 
 def _save_selection(output_dir: Path, selection) -> bool:
@@ -462,19 +469,14 @@ def _reselect(layout: Layout, output_dir: Path, cursor: int, max_attempts: int, 
 
 
 def _print_refinement_report(layout: Layout, copy_to: Path | None) -> None:
-    if not layout.refinement_report.exists():
+    report = _load_report(layout.refinement_report, copy_to)
+    if report is None:
         return
-    text = layout.refinement_report.read_text()
-    report = json.loads(text)
     click.echo(f"Cloud refinement: {report['chip_seasons']} chip-season(s) {report['counts']} "
                f"(report: {layout.refinement_report})")
     for row in report["rows"]:
         click.echo(f"  {row['chip']} {row['season']:8} {row['scene_id']}  cloud {row['cloud_cover']:6.2f} %  "
                    f"threshold {row['threshold']:g} %  {row['outcome']}")
-    if copy_to:
-        from .core.atomic import write_text
-
-        write_text(copy_to, text)
 
 
 @main.command("make-archive")
