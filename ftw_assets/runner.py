@@ -17,6 +17,7 @@ from typing import Callable
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from .core.atomic import sweep_temp_files
 from .core.dataset import Layout
 from .partitions import CHIPS, CHIPS_PER_RUN, YEARS, partition_key
 
@@ -115,6 +116,9 @@ def materialize_missing(
     checks: tuple[dg.AssetCheckKey, ...] = (),
 ) -> Summary:
     summary = Summary()
+    removed = sweep_temp_files(Path(instance.root_directory).parent)  # the dataset folder holds dagster_home
+    if removed:
+        echo(f"removed {removed} temp file(s) left by an interrupted run")
     global_job = defs.resolve_implicit_global_asset_job_def()
     for key in unpartitioned:
         if instance.get_latest_materialization_event(key) is not None:

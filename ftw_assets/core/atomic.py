@@ -8,9 +8,27 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+
+CRASH_ENV = "FTW_CRASH_BEFORE_RENAME"  # a file name: the crash-and-resume tests kill the process there
+TEMP_GLOB = ".*.tmp*"
+
+
+def sweep_temp_files(root: str | os.PathLike) -> int:
+    """Remove temp files a killed process left under ``root``; returns how many. Called when a
+    command starts on a dataset, before any writer of that dataset runs."""
+    root = Path(root)
+    removed = 0
+    if root.exists():
+        for path in root.rglob(TEMP_GLOB):
+            if path.is_file() and "dagster_home" not in path.parts:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 @contextlib.contextmanager
@@ -23,6 +41,8 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if os.environ.get(CRASH_ENV) == target.name:  # tests: die with the temp file written, not renamed
+            os.kill(os.getpid(), signal.SIGKILL)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
