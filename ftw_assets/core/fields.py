@@ -106,6 +106,7 @@ def read_fields(path: str | Path) -> tuple[gpd.GeoDataFrame, FieldReport]:
         geometry=raw.geometry.to_crs(4326).values,
         crs=4326,
     )
+    _check_extent(out, path)
     for col in raw.columns:
         if col.lower() == "split":
             out["split"] = raw[col].astype("string").str.lower().array
@@ -113,6 +114,31 @@ def read_fields(path: str | Path) -> tuple[gpd.GeoDataFrame, FieldReport]:
             out["determination_datetime"] = raw[col].array
     report.fields = len(out)
     return out, report
+
+
+MAX_FIELD_KM2 = 100.0  # larger than any farm field: such a feature is a region, not a field
+
+
+def _check_extent(fields: gpd.GeoDataFrame, path: Path) -> None:
+    """Refuse features that cannot be fields or cannot be gridded: antimeridian crossers, regions."""
+    bounds = fields.geometry.bounds
+    crossing = ((bounds["maxx"] - bounds["minx"]) > 180) | (bounds["maxx"] > 180) | (bounds["minx"] < -180)
+    across = fields.loc[crossing, "field_id"].tolist()
+    if across:
+        raise InputError(
+            f"{path}: field(s) {', '.join(map(str, across[:5]))} cross the antimeridian (180° longitude), "
+            "which the UTM chip grid cannot hold in one piece. Split them at 180° (e.g. `ogr2ogr "
+            "-wrapdateline`) and try again."
+        )
+    area_km2 = fields.geometry.to_crs(6933).area / 1e6  # equal-area, worldwide
+    huge = fields.loc[area_km2 > MAX_FIELD_KM2]
+    if len(huge):
+        first = huge.index[0]
+        raise InputError(
+            f"{path}: field {huge.loc[first, 'field_id']} covers {area_km2[first]:,.0f} km², more than any farm "
+            f"field (the limit is {MAX_FIELD_KM2:g} km²): the file seems to hold regions or countries. Remove "
+            "such features and pass field boundaries."
+        )
 
 
 def resolve_year(fields: gpd.GeoDataFrame, year: int | None, source: str, today: dt.date | None = None) -> int:

@@ -1,6 +1,7 @@
 """Sources over real servers: the same searches give the same scenes through stac-fastapi-pgstac
 (pystac-client over HTTP) and the in-process stac-geoparquet source; faults are retried."""
 
+import json
 from datetime import datetime, timezone
 
 import numpy as np
@@ -127,3 +128,39 @@ def test_geoparquet_over_http_resolves_hrefs_against_its_url(archive_parquet, co
     scenes = remote.search(QUERIES["planting 2024"]).scenes
     assert [s.id for s in scenes] == [s.id for s in open_source(str(archive_parquet)).search(QUERIES["planting 2024"]).scenes]
     assert scenes[0].href("red") == f"{cog_server.url}/sentinel-2-c1-l2a/33/U/WP/2024/3/{scenes[0].id}/B04.tif"
+
+
+def test_bad_items_from_a_remote_api_are_skipped_with_reasons(archive_parquet, stac_api):
+    """Catalogue cases: an item with missing bands, one with no decidable processing baseline, and one
+    whose asset points at a local file (file://) although it comes from a remote API."""
+    from pypgstac.db import PgstacDB
+    from pypgstac.load import Loader, Methods
+
+    from ftw_assets_tests.servers.harness import archive_for_api
+
+    _, items = archive_for_api(archive_parquet, "http://127.0.0.1:9")
+    base = [it for it in items if it["id"] == "S2B_T33UWP_20240403T100613_L2A"][0]
+    bad = []
+    for suffix in ("nobands", "nobaseline", "localfile"):
+        item = json.loads(json.dumps(base))
+        item["id"], item["collection"] = f"{base['id']}-{suffix}", "bad-items"
+        bad.append(item)
+    del bad[0]["assets"]["red"], bad[0]["assets"]["nir"]
+    del bad[1]["properties"]["s2:processing_baseline"], bad[1]["properties"]["s2:product_uri"]
+    for asset in bad[1]["assets"].values():
+        asset.get("raster:bands", [{}])[0].pop("offset", None)
+    bad[2]["assets"]["red"]["href"] = "file:///etc/passwd"
+    collection = {"type": "Collection", "stac_version": "1.1.0", "id": "bad-items", "description": "bad input",
+                  "license": "proprietary", "links": [],
+                  "extent": {"spatial": {"bbox": [base["bbox"]]}, "temporal": {"interval": [[None, None]]}}}
+    with PgstacDB(dsn=stac_api.dsn) as db:
+        loader = Loader(db=db)
+        loader.load_collections(iter([collection]), insert_mode=Methods.upsert)
+        loader.load_items(iter(bad), insert_mode=Methods.upsert)
+    result = open_source(stac_api.url, "bad-items").search(QUERIES["planting 2024"])
+    assert result.scenes == []
+    reasons = dict(result.rejected)
+    assert "lacks the red, nir band(s)" in reasons[f"{base['id']}-nobands"]
+    assert "no usable processing baseline" in reasons[f"{base['id']}-nobaseline"]
+    assert "file:///etc/passwd" in reasons[f"{base['id']}-localfile"]
+    assert "read only over http/https/s3" in reasons[f"{base['id']}-localfile"]
