@@ -18,6 +18,7 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from .core.atomic import sweep_temp_files
+from .core.windows import RETRIES
 from .core.dataset import Layout
 from .partitions import CHIPS, CHIPS_PER_RUN, YEARS, partition_key
 
@@ -130,6 +131,7 @@ def materialize_missing(
         if not outcome.success:
             return summary  # everything after depends on it
 
+    retries_before = RETRIES.copy()
     chips, years = chip_year_keys(instance)
     # ``redo``: assets whose every partition is done again (e.g. selection with changed options).
     done = {a: set() if a in redo else set(map(str, instance.get_materialized_partitions(a))) for a in partitioned}
@@ -140,6 +142,8 @@ def materialize_missing(
         outcome = _execute(global_job, instance, assets, first, last, n)
         summary.runs.append(outcome)
         echo(_line(outcome, f"{i}/{len(plan)}"))
+    for kind, n in sorted((RETRIES - retries_before).items()):
+        echo(f"HTTP retries ({kind}): {n}")
     for key in after:  # unpartitioned reports over the whole dataset, refreshed on every call
         outcome = _execute(global_job, instance, [key], None, None, 0)
         summary.runs.append(outcome)

@@ -12,7 +12,7 @@ import contextlib
 import functools
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -26,6 +26,10 @@ from rasterio.windows import from_bounds
 
 from .errors import FtwError
 from .grid import ChipGrid
+
+
+# Retries made in this process, by kind ("search", "read"): ftwd reports them after its runs.
+RETRIES: Counter = Counter()
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,7 @@ def read_windows(
             last = exc
             forget(href)  # GDAL remembers a failed open or a bad range: make the next attempt fetch again
             if attempt < len(delays):
+                RETRIES["read"] += 1
                 time.sleep(delays[attempt])
     host = urlsplit(href).netloc or "local file"
     raise WindowReadError(

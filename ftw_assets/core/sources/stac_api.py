@@ -19,7 +19,7 @@ from pystac_client.stac_api_io import StacApiIO
 from urllib3.util.retry import Retry
 
 from ..errors import FtwError
-from ..windows import RetryPolicy, redact
+from ..windows import RETRIES, RetryPolicy, redact
 from .base import SceneQuery, SceneSource
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -51,6 +51,7 @@ class StacApiSource(SceneSource):
                 if attempt == len(delays) or not _retryable(exc):
                     raise self._error(query, exc, attempt + 1) from exc
                 self.retries += 1
+                RETRIES["search"] += 1
                 self._client = None
                 time.sleep(delays[attempt])
         raise AssertionError("unreachable")
@@ -89,6 +90,7 @@ class StacApiSource(SceneSource):
         class CountingRetry(Retry):
             def increment(self, *args, **kwargs):  # every retry urllib3 makes is counted for the report
                 source.retries += 1
+                RETRIES["search"] += 1
                 return super().increment(*args, **kwargs)
 
         return CountingRetry(
