@@ -479,6 +479,57 @@ def _print_refinement_report(layout: Layout, copy_to: Path | None) -> None:
                    f"threshold {row['threshold']:g} %  {row['outcome']}")
 
 
+@main.command("status")
+@click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def status(output_dir) -> None:
+    """Per asset: materialized, failed, in-progress and missing chip-year partitions, and the last errors,
+    read from the dataset's Dagster instance."""
+    from .definitions import build_defs
+    from .runner import last_errors, open_instance, partition_status
+
+    output_dir = _dataset_dir(output_dir)
+    layout = Layout(output_dir, DatasetSettings.load(output_dir).name)
+    instance = open_instance(layout)
+    table = partition_status(build_defs(output_dir), instance)
+    click.echo(f"{'asset':18}{'materialized':>14}{'failed':>8}{'in progress':>13}{'missing':>9}{'total':>7}")
+    for asset, c in table.items():
+        click.echo(f"{asset:18}{c['materialized']:>14}{c['failed']:>8}{c['in_progress']:>13}{c['missing']:>9}{c['total']:>7}")
+    errors = last_errors(instance)
+    if errors:
+        click.echo("last errors:")
+        for line in errors:
+            click.echo(f"  {line}")
+
+
+@main.command("add-year")
+@click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("year", type=int)
+@click.option("--chips-per-run", type=int, default=None, help="Chip-years per Dagster run (default 100).")
+def add_year(output_dir, year, chips_per_run) -> None:
+    """Add YEAR to every chip of the dataset and build what the dataset is configured for (masks and
+    catalog; scenes and images when their options files exist) for the new chip-years. Run
+    refine-cloud-cover afterwards to refine the new year too."""
+    from .core.clip import IMAGES_FILE
+    from .core.fields import resolve_year
+    from .core.selection import SELECTION_FILE
+    from .partitions import YEARS
+    from .runner import open_instance
+
+    output_dir = _dataset_dir(output_dir)
+    settings = DatasetSettings.load(output_dir)
+    year = resolve_year(None, year, f"year {year}")  # the same bounds as --year
+    layout = Layout(output_dir, settings.name)
+    instance = open_instance(layout)
+    if str(year) not in instance.get_dynamic_partitions(YEARS):
+        instance.add_dynamic_partitions(YEARS, [str(year)])
+        click.echo(f"added {year}: every chip now has a {year} partition")
+    summary = _materialize(output_dir, chips_per_run, select=(output_dir / SELECTION_FILE).exists(),
+                           download=(output_dir / IMAGES_FILE).exists(), refine=False)
+    _print_summary(summary, layout)
+    if summary.failed:
+        sys.exit(1)
+
+
 @main.command("make-archive")
 @click.argument("archive_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/archive"))
 @click.option("--blocks", default="7,6,2,2", show_default=True,

@@ -17,15 +17,17 @@ from .images.assets import clipped_images
 from .images.checks import clipped_image_checks
 from .refinement.assets import cloud_refinement
 from .refinement.sensors import reselect_cloudy_chips
+from .operations.schedules import fill_missing_chip_years
 
 ALL_ASSETS = [field_boundaries, chip_registry, chip_grid, masks, crop_calendar, selected_scenes, clipped_images,
               cloud_refinement, stac_catalog, scene_inventory]
 ALL_SENSORS = [reselect_cloudy_chips]
+ALL_SCHEDULES = [fill_missing_chip_years]
 ALL_CHECKS = [clipped_image_checks]
 
 
 def build_defs(output_dir: Path | None = None) -> dg.Definitions:
-    return dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, sensors=ALL_SENSORS, resources=build_resources(output_dir or output_dir_from_env()))
+    return dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, sensors=ALL_SENSORS, schedules=ALL_SCHEDULES, resources=build_resources(output_dir or output_dir_from_env()))
 
 
 defs = build_defs()

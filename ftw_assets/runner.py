@@ -196,3 +196,47 @@ def _line(o: RunOutcome, label) -> str:
     for e in o.errors:
         text += f"\n      {e}"
     return text
+
+
+def partition_status(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict[str, dict[str, int]]:
+    """Per chip-year asset: materialized, failed, in progress and missing partitions, from the instance."""
+    chips, years = chip_year_keys(instance)
+    keys = [partition_key(c, y) for y in years for c in chips]
+    graph = defs.resolve_asset_graph()
+    out = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        if node.partitions_def is None:
+            continue
+        status = instance.get_status_by_partition(key, keys, node.partitions_def) or {} if keys else {}
+        counts = {"materialized": 0, "failed": 0, "in_progress": 0}
+        for value in status.values():
+            if value is not None:
+                name = value.value.lower()
+                counts[name] = counts.get(name, 0) + 1
+        counts["missing"] = len(keys) - sum(counts.values())
+        counts["total"] = len(keys)
+        out[key.to_user_string()] = counts
+    return out
+
+
+def last_errors(instance: dg.DagsterInstance, limit: int = 5) -> list[str]:
+    """The step failures of the most recent failed runs."""
+    from dagster._core.events import DagsterEventType
+
+    errors = []
+    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]), limit=limit):
+        for entry in instance.all_logs(record.dagster_run.run_id, of_type=DagsterEventType.STEP_FAILURE):
+            error = entry.dagster_event.step_failure_data.error
+            message = (error.cause.message if error and error.cause else error.message if error else "").strip()
+            lines = [ln.strip() for ln in message.splitlines() if ln.strip()][:2]  # the summary and the first chip
+            errors.append(f"run {record.dagster_run.run_id[:8]} {entry.step_key}: {' '.join(lines)[:400]}")
+    return errors
+
+
+def fill_plan(instance: dg.DagsterInstance, chain: list[dg.AssetKey], batch: int = CHIPS_PER_RUN):
+    """Runs (contiguous chip ranges, ``batch`` chip-years each) for the chip-years of ``chain`` that are
+    missing or failed: what ``ftwd``, the fill schedule and a UI backfill all do."""
+    chips, years = chip_year_keys(instance)
+    done = {a: set(map(str, instance.get_materialized_partitions(a))) for a in chain}
+    return plan_runs(chips, years, chain, done, batch)
