@@ -245,7 +245,7 @@ def _stac_host(value: str) -> str:
 
 def _materialize(output_dir: Path, chips_per_run: int | None, inventory: bool = False, select: bool = False,
                  redo_selection: bool = False, download: bool = False, redo_images: bool = False,
-                 refine: bool = False):
+                 refine: bool = False, after: list | None = None):
     os.environ["FTW_OUTPUT_DIR"] = str(output_dir)
     from .definitions import build_defs
     from .partitions import CHIPS_PER_RUN
@@ -274,7 +274,7 @@ def _materialize(output_dir: Path, chips_per_run: int | None, inventory: bool = 
         checks=tuple(clipped_image_checks.check_keys) if download else (),
         batch=chips_per_run or CHIPS_PER_RUN,
         echo=click.echo,
-        after=[scene_inventory.key] if inventory else [],
+        after=([scene_inventory.key] if inventory else []) + list(after or []),
     )
 
 
@@ -527,6 +527,56 @@ def add_year(output_dir, year, chips_per_run) -> None:
                            download=(output_dir / IMAGES_FILE).exists(), refine=False)
     _print_summary(summary, layout)
     if summary.failed:
+        sys.exit(1)
+
+
+@main.command("qa-report")
+@click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def qa_report_command(output_dir) -> None:
+    """Write NAME-chips/qa_report.html (self-contained) and link it from the collection."""
+    from .operations.assets import qa_report
+
+    output_dir = _dataset_dir(output_dir)
+    summary = _materialize(output_dir, None, after=[qa_report.key])
+    layout = Layout(output_dir, DatasetSettings.load(output_dir).name)
+    if summary.failed:
+        _print_summary(summary, layout)
+        sys.exit(1)
+    click.echo(f"QA report: {layout.catalog_dir / 'qa_report.html'}")
+
+
+@main.command("release")
+@click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--version", "version", required=True, help="Release version, e.g. 1.0.0.")
+def release_command(output_dir, version) -> None:
+    """Archive the catalog folder as OUTPUT_DIR/releases/NAME-chips-VERSION.tar.gz with a sha256
+    manifest (counts and parameters included); the same dataset gives the same manifest and bytes."""
+    from .core.release import release
+
+    output_dir = _dataset_dir(output_dir)
+    layout = Layout(output_dir, DatasetSettings.load(output_dir).name)
+    archive, manifest = release(layout, version)
+    counts = json.loads(manifest.read_text())["counts"]
+    click.echo(f"{archive} ({archive.stat().st_size:,} bytes); manifest {manifest}; {counts}")
+
+
+@main.command("doctor")
+@click.option("--stac-host", default="earthsearch", show_default=True, help=f"Scene source to check: {STAC_HOST_HELP}.")
+@click.option("--collection", default=None, help="STAC collection.")
+@click.option("--crop-calendar-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder with the crop calendar COGs (default: the cache).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A dataset folder whose Dagster home to check.")
+def doctor(stac_host, collection, crop_calendar_dir, output_dir) -> None:
+    """Check GDAL and PROJ, the cache folder, the crop calendar, the Dagster home, the STAC host and disk
+    space; say what to fix. Exit 1 when a check fails."""
+    from .core.doctor import FAIL, run_checks
+
+    checks = run_checks(_stac_host(stac_host), collection, str(crop_calendar_dir) if crop_calendar_dir else None,
+                        output_dir)
+    for c in checks:
+        click.secho(f"{c.state:5} {c.name:14} {c.detail}", fg={"ok": None, "warn": "yellow"}.get(c.state, "red"))
+    if any(c.state == FAIL for c in checks):
         sys.exit(1)
 
 

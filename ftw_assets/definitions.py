@@ -18,9 +18,10 @@ from .images.checks import clipped_image_checks
 from .refinement.assets import cloud_refinement
 from .refinement.sensors import reselect_cloudy_chips
 from .operations.schedules import fill_missing_chip_years
+from .operations.assets import qa_report
 
 ALL_ASSETS = [field_boundaries, chip_registry, chip_grid, masks, crop_calendar, selected_scenes, clipped_images,
-              cloud_refinement, stac_catalog, scene_inventory]
+              cloud_refinement, stac_catalog, scene_inventory, qa_report]
 ALL_SENSORS = [reselect_cloudy_chips]
 ALL_SCHEDULES = [fill_missing_chip_years]
 ALL_CHECKS = [clipped_image_checks]

@@ -47,7 +47,7 @@ def test_ui_shows_the_cli_history(tmp_path):
         nodes = _graphql(port, "{ assetNodes { assetKey { path } } }")["assetNodes"]
         assert sorted(n["assetKey"]["path"][0] for n in nodes) == [
             "chip_grid", "chip_registry", "clipped_images", "cloud_refinement", "crop_calendar", "field_boundaries",
-            "masks", "scene_inventory", "selected_scenes", "stac_catalog"]
+            "masks", "qa_report", "scene_inventory", "selected_scenes", "stac_catalog"]
         repos = _graphql(port, "{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors { name "
                                "sensorState { status } } } } } }")["repositoriesOrError"]["nodes"]
         sensors = {s["name"]: s["sensorState"]["status"] for r in repos for s in r["sensors"]}

@@ -52,3 +52,42 @@ def test_status_schedule_and_a_new_year(tmp_path, archive_parquet, inputs):  # n
     assert list((out / "ds-chips").glob("ftw-33UWP7830_2021/ftw-33UWP7830_2021_planting_s2.json"))
     bad = ftwd("add-year", out, "2014")
     assert bad.returncode == 2 and "before Sentinel-2 L2A" in bad.stderr
+
+
+def test_qa_report_release_and_doctor(tmp_path, archive_parquet, inputs):  # noqa: F811
+    import json
+    import tarfile
+
+    fields, calendar = inputs
+    out = tmp_path / "out"
+    built = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
+                 "--download-images", "--crop-calendar-dir", calendar)
+    assert built.returncode == 0, built.stderr
+    qa = ftwd("qa-report", out)
+    assert qa.returncode == 0, qa.stderr
+    page = (out / "ds-chips" / "qa_report.html").read_text()
+    assert "chip-years by selection status: selected: 8" in page and "season items: harvest: 8, planting: 8" in page
+    assert page.count('<div class="chip">') == 8 and page.count("data:image/png;base64,") == 24  # 2 images + mask each
+    assert "http" not in page.split("<body>")[1].split("Gallery")[0]  # self-contained: nothing fetched
+    collection = json.loads((out / "ds-chips" / "collection.json").read_text())
+    assert collection["assets"]["qa_report"]["href"] == "./qa_report.html"
+
+    first = ftwd("release", out, "--version", "1.0.0")
+    assert first.returncode == 0, first.stderr
+    archive = out / "releases" / "ds-chips-1.0.0.tar.gz"
+    manifest = json.loads((out / "releases" / "ds-chips-1.0.0.manifest.json").read_text())
+    assert manifest["counts"] == {"files": 95, "images": 16, "masks": 24, "parent_items": 8, "season_items": 16}
+    assert manifest["parameters"]["dataset"]["year"] == 2024 and "selection" in manifest["parameters"]
+    blob = archive.read_bytes()
+    assert ftwd("release", out, "--version", "1.0.0").returncode == 0
+    assert archive.read_bytes() == blob  # same dataset, same parameters: same bytes
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+    assert "ds-chips-1.0.0/MANIFEST.json" in names and len(names) == manifest["counts"]["files"] + 1
+    bad = ftwd("release", out, "--version", "../x")
+    assert bad.returncode == 2 and "--version" in bad.stderr
+
+    ok = ftwd("doctor", "--stac-host", archive_parquet, "--crop-calendar-dir", calendar, "--output-dir", out)
+    assert ok.returncode == 0 and "ok    crop calendar" in ok.stdout and "ok    Dagster home" in ok.stdout
+    down = ftwd("doctor", "--stac-host", "http://127.0.0.1:9/v1", "--collection", "x", "--crop-calendar-dir", calendar)
+    assert down.returncode == 1 and "FAIL  STAC host" in down.stdout and "not reachable" in down.stdout
