@@ -105,6 +105,22 @@ def plan_runs(
     return runs
 
 
+def _own_instance(func):
+    """Run with Dagster's current defs-state storage set to this instance's: a sensor or schedule
+    context built earlier in the same process may have left one whose instance is gone."""
+    import functools
+
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    @functools.wraps(func)
+    def wrapper(defs, instance, *args, **kwargs):
+        with set_defs_state_storage(instance.defs_state_storage):
+            return func(defs, instance, *args, **kwargs)
+
+    return wrapper
+
+
+@_own_instance
 def materialize_missing(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -155,6 +171,7 @@ def materialize_missing(
     return summary
 
 
+@_own_instance
 def execute_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan, echo: Callable[[str], None] = print,
                  tags: dict | None = None) -> list[RunOutcome]:
     """Run planned ranges (from :func:`plan_runs`) in-process, in order."""

@@ -13,10 +13,10 @@ from ftw_assets_tests.test_create_dataset import ftwd
 
 
 def schedule_requests(out):
-    context = dg.build_schedule_context(instance=open_instance(Layout(out, "ds")),
-                                        scheduled_execution_time=dt.datetime(2026, 11, 22, 3),
-                                        resources={"dataset": DatasetResource(output_dir=str(out))})
-    return fill_missing_chip_years(context)
+    with dg.build_schedule_context(instance=open_instance(Layout(out, "ds")),
+                                   scheduled_execution_time=dt.datetime(2026, 11, 22, 3),
+                                   resources={"dataset": DatasetResource(output_dir=str(out))}) as context:
+        return fill_missing_chip_years(context)
 
 
 def test_status_schedule_and_a_new_year(tmp_path, archive_parquet, inputs):  # noqa: F811

@@ -50,9 +50,9 @@ def test_refinement_then_the_sensor_reselects_one_chip(tmp_path, archive_parquet
 
     layout = Layout(out, "ds")
     instance, defs = open_instance(layout), build_defs(out)
-    context = dg.build_sensor_context(instance=instance, definitions=defs,
-                                      resources={"dataset": DatasetResource(output_dir=str(out))})
-    result = reselect_cloudy_chips(context)
+    with dg.build_sensor_context(instance=instance, definitions=defs,
+                                 resources={"dataset": DatasetResource(output_dir=str(out))}) as context:
+        result = reselect_cloudy_chips(context)
     (request,) = result.run_requests
     assert request.tags["dagster/asset_partition_range_start"] == request.tags["dagster/asset_partition_range_end"] \
         == f"{CHIP}|2024"
@@ -78,9 +78,9 @@ def test_refinement_then_the_sensor_reselects_one_chip(tmp_path, archive_parquet
     assert report["counts"] == {"accepted": 16}
 
     # The new refinement of that chip rejected nothing: the sensor asks for no more runs.
-    assert reselect_cloudy_chips(dg.build_sensor_context(
-        instance=instance, cursor=result.cursor, definitions=defs,
-        resources={"dataset": DatasetResource(output_dir=str(out))})).run_requests == []
+    with dg.build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs,
+                                 resources={"dataset": DatasetResource(output_dir=str(out))}) as context:
+        assert reselect_cloudy_chips(context).run_requests == []
 
 
 def test_refine_cloud_cover_reselects_in_process_and_caps_attempts(tmp_path, archive_parquet, inputs):  # noqa: F811

@@ -36,9 +36,9 @@ def refined(instance, chip, rejected):
 
 
 def evaluate(instance, out, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=build_defs(out),
-                                      resources={"dataset": DatasetResource(output_dir=str(out))})
-    return reselect_cloudy_chips(context)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=build_defs(out),
+                                 resources={"dataset": DatasetResource(output_dir=str(out))}) as context:
+        return reselect_cloudy_chips(context)
 
 
 def test_requests_exactly_the_rejected_chip_years_in_batched_ranges(setup):
