@@ -3,18 +3,13 @@
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from ftw_assets_tests.selection.test_assets import inputs  # noqa: F401 (fixture)
 from ftw_assets_tests.test_create_dataset import ftwd
-from ftw_assets_tests.test_ui import _free_port
+from ftw_assets_tests.test_ui import running_ui
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "data" / "test-artifacts" / "ui"
@@ -33,23 +28,8 @@ def ui(tmp_path, archive_parquet, inputs):  # noqa: F811
     made = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
                 "--download-images", "--crop-calendar-dir", calendar)
     assert made.returncode == 0, made.stderr
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "ftw_assets.cli", "ui", str(out), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
-            break
-        except OSError:
-            assert time.monotonic() < deadline and server.poll() is None, "the UI did not come up"
-            time.sleep(1)
-    yield f"http://127.0.0.1:{port}", tmp_path
-    os.killpg(server.pid, signal.SIGINT)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
+    with running_ui(out) as port:
+        yield f"http://127.0.0.1:{port}", tmp_path
 
 
 def test_the_ui_in_chromium(ui):

@@ -1,5 +1,6 @@
 """`ftwd ui` serves the Dagster UI on 127.0.0.1 over the dataset's own instance."""
 
+import contextlib
 import json
 import os
 import signal
@@ -25,12 +26,9 @@ def _graphql(port: int, query: str) -> dict:
         return json.load(resp)["data"]
 
 
-def test_ui_shows_the_cli_history(tmp_path):
-    fields = write_demo_fields(tmp_path / "fields.gpkg")
-    out = tmp_path / "demo"
-    made = subprocess.run([sys.executable, "-m", "ftw_assets.cli", "create-dataset", str(fields), str(out), "--year", "2024"],
-                          capture_output=True, text=True, timeout=600)
-    assert made.returncode == 0, made.stderr
+@contextlib.contextmanager
+def running_ui(out):
+    """`ftwd ui OUT` on a free port, waited for until it answers, stopped afterwards; yields the port."""
     port = _free_port()
     ui = subprocess.Popen([sys.executable, "-m", "ftw_assets.cli", "ui", str(out), "--port", str(port)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -44,6 +42,22 @@ def test_ui_shows_the_cli_history(tmp_path):
                 assert time.monotonic() < deadline, "the UI did not come up within 120 s"
                 assert ui.poll() is None, "ftwd ui exited early"
                 time.sleep(1)
+        yield port
+    finally:
+        os.killpg(ui.pid, signal.SIGINT)
+        try:
+            ui.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(ui.pid, signal.SIGKILL)
+
+
+def test_ui_shows_the_cli_history(tmp_path):
+    fields = write_demo_fields(tmp_path / "fields.gpkg")
+    out = tmp_path / "demo"
+    made = subprocess.run([sys.executable, "-m", "ftw_assets.cli", "create-dataset", str(fields), str(out), "--year", "2024"],
+                          capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr
+    with running_ui(out) as port:
         nodes = _graphql(port, "{ assetNodes { assetKey { path } } }")["assetNodes"]
         assert sorted(n["assetKey"]["path"][0] for n in nodes) == [
             "chip_grid", "chip_registry", "clipped_images", "cloud_refinement", "crop_calendar", "field_boundaries",
@@ -78,9 +92,3 @@ def test_ui_shows_the_cli_history(tmp_path):
         # block (6, 7) holds 7830, 8030, 7828, 8028 and block (6, 8) holds 8230, 8430, 8228, 8428.
         assert tags["dagster/asset_partition_range_start"] == "ftw-33UWP7830|2024"
         assert tags["dagster/asset_partition_range_end"] == "ftw-33UWP8428|2024"
-    finally:
-        os.killpg(ui.pid, signal.SIGINT)
-        try:
-            ui.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(ui.pid, signal.SIGKILL)
