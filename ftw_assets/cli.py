@@ -117,7 +117,8 @@ def create_dataset(fields, output_dir, name, year, min_coverage, split_type, spl
                    presence_only, chip_size_px, cell_km, seed, chips_per_run, stac_host, collection, inventory,
                    select_images, download_images, bands, num_workers, buffer_days, cloud_cover_scene, pixel_check,
                    cloud_cover_pixel, on_missing, include_alternatives, crop_calendar_dir, calendar, resume) -> None:
-    """Chip grid, masks and STAC catalog for FIELDS (any vector file with field polygons) in OUTPUT_DIR.
+    """Chip grid, masks and STAC catalog for FIELDS (any vector file with field polygons) in OUTPUT_DIR;
+    with --select-images also the planting and harvest scenes, with --download-images also their images.
 
     Re-running the same command does only what is missing, read from the Dagster instance in
     OUTPUT_DIR/dagster_home.
