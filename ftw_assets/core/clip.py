@@ -128,6 +128,9 @@ def clip_batch(requests: list[ClipRequest], bands: tuple[str, ...], href_for_rea
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         list(pool.map(run, tasks.items()))
     for clip in clips:
+        # Threads fill ``resampling`` in whatever order they finish: record it in band order, so the
+        # tags and items written are the same from run to run.
+        clip.resampling = {b: clip.resampling[b] for b in bands if b in clip.resampling}
         if clip.error:
             continue
         scene = clip.request.scene
