@@ -4,6 +4,6 @@ Domain logic is in :mod:`ftw_assets.core` (no Dagster); the asset folders, resou
 ``ftwd`` command line call it.
 """
 
-from .definitions import defs
+from ftw_assets.definitions import defs
 
 __all__ = ["defs"]

@@ -11,7 +11,7 @@ from typing import Callable
 
 import dagster as dg
 
-from .partitions import split_key
+from ftw_assets.partitions import split_key
 
 
 def chip_years(context: dg.AssetExecutionContext) -> list[tuple[str, int]]:

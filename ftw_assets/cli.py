@@ -15,11 +15,12 @@ from pathlib import Path
 
 import click
 
-from .core.dataset import DatasetSettings, Layout
-from .core.errors import FtwError
-from .core.grid import CELL_SIZES_KM, SPLIT_TYPES
-from .core.masks import MASK_TYPES
-from .core.sources import STAC_HOST_HELP, open_source
+from ftw_assets.core.dataset.settings import DatasetSettings
+from ftw_assets.core.dataset.layout import Layout
+from ftw_assets.core.errors import FtwError
+from ftw_assets.core.geometry.grid import CELL_SIZES_KM, SPLIT_TYPES
+from ftw_assets.core.raster.masks import MASK_TYPES
+from ftw_assets.core.scenes.sources import STAC_HOST_HELP, open_source
 
 
 class FtwdGroup(click.Group):
@@ -66,8 +67,8 @@ def selection_options(func):
 
 def _selection_settings(stac_host, collection, buffer_days, cloud_cover_scene, pixel_check, cloud_cover_pixel,
                         on_missing, include_alternatives, crop_calendar_dir, calendar):
-    from .core.calendar import calendar_files
-    from .core.selection import SelectionSettings
+    from ftw_assets.core.scenes.calendar import calendar_files
+    from ftw_assets.core.scenes.selection import SelectionSettings
 
     selection = SelectionSettings(
         stac_host=_stac_host(stac_host), collection=collection, buffer_days=buffer_days,
@@ -123,7 +124,7 @@ def create_dataset(fields, output_dir, name, year, min_coverage, split_type, spl
     Re-running the same command does only what is missing, read from the Dagster instance in
     OUTPUT_DIR/dagster_home.
     """
-    from .core.fields import read_fields, resolve_year
+    from ftw_assets.core.geometry.fields import read_fields, resolve_year
 
     settings = DatasetSettings(
         fields=str(Path(fields).resolve()), name=name, year=year, min_coverage=min_coverage, split_type=split_type,
@@ -135,7 +136,7 @@ def create_dataset(fields, output_dir, name, year, min_coverage, split_type, spl
         open_source(settings.stac_host, settings.collection)  # a bad --stac-host fails before anything is written
     selection, images = None, None
     if download_images:
-        from .core.clip import ImageSettings
+        from ftw_assets.core.raster.clip import ImageSettings
 
         images = ImageSettings(tuple(bands.split(",")), num_workers).check()
         select_images = True
@@ -167,7 +168,7 @@ def create_dataset(fields, output_dir, name, year, min_coverage, split_type, spl
 
 def _save_images(output_dir: Path, images) -> bool:
     """Store the image options; True when they differ from the stored ones (write all images again)."""
-    from .core.clip import IMAGES_FILE, ImageSettings
+    from ftw_assets.core.raster.clip import IMAGES_FILE, ImageSettings
 
     changed = (output_dir / IMAGES_FILE).exists() and ImageSettings.load(output_dir).bands != images.bands
     if changed:
@@ -182,7 +183,7 @@ def _load_report(path: Path, copy_to: Path | None) -> dict | None:
         return None
     text = path.read_text()
     if copy_to:
-        from .core.atomic import write_text
+        from ftw_assets.core.atomic import write_text
 
         write_text(copy_to, text)
     return json.loads(text)
@@ -200,7 +201,7 @@ def _print_download_report(layout: Layout, copy_to: Path | None = None) -> None:
 
 def _save_selection(output_dir: Path, selection) -> bool:
     """Store the selection options; True when they differ from the stored ones (re-select all)."""
-    from .core.selection import SELECTION_FILE, SelectionSettings
+    from ftw_assets.core.scenes.selection import SELECTION_FILE, SelectionSettings
 
     path = output_dir / SELECTION_FILE
     changed = path.exists() and SelectionSettings.load(output_dir) != selection
@@ -224,7 +225,7 @@ def _print_report(layout: Layout) -> None:
 
 
 def _check_same_dataset(output_dir: Path, settings: DatasetSettings) -> None:
-    from .core.errors import InputError
+    from ftw_assets.core.errors import InputError
 
     if not (output_dir / "dataset.json").exists():
         return
@@ -248,18 +249,18 @@ def _materialize(output_dir: Path, chips_per_run: int | None, inventory: bool = 
                  redo_selection: bool = False, download: bool = False, redo_images: bool = False,
                  refine: bool = False, after: list | None = None):
     os.environ["FTW_OUTPUT_DIR"] = str(output_dir)
-    from .definitions import build_defs
-    from .partitions import CHIPS_PER_RUN
-    from .runner import materialize_missing, open_instance
-    from .chips.assets import chip_grid, chip_registry, field_boundaries
-    from .masks.assets import masks
-    from .catalog.assets import stac_catalog
-    from .scenes.assets import scene_inventory
-    from .calendar.assets import crop_calendar
-    from .selection.assets import selected_scenes
-    from .images.assets import clipped_images
-    from .images.checks import clipped_image_checks
-    from .refinement.assets import cloud_refinement
+    from ftw_assets.definitions import build_defs
+    from ftw_assets.partitions import CHIPS_PER_RUN
+    from ftw_assets.runner import materialize_missing, open_instance
+    from ftw_assets.defs.chips.assets import chip_grid, chip_registry, field_boundaries
+    from ftw_assets.defs.masks.assets import masks
+    from ftw_assets.defs.catalog.assets import stac_catalog
+    from ftw_assets.defs.scenes.inventory import scene_inventory
+    from ftw_assets.defs.scenes.calendar import crop_calendar
+    from ftw_assets.defs.scenes.selection import selected_scenes
+    from ftw_assets.defs.images.assets import clipped_images
+    from ftw_assets.defs.images.checks import clipped_image_checks
+    from ftw_assets.defs.refinement.assets import cloud_refinement
 
     layout = Layout(output_dir, DatasetSettings.load(output_dir).name)
     instance = open_instance(layout)
@@ -306,8 +307,8 @@ def _print_summary(summary, layout: Layout) -> None:
 def demo(ctx, output_dir, fields_path, archive_dir) -> None:
     """Build the demo dataset from the embedded demo world (generated once, no network): demo fields,
     a local Sentinel-2 archive searched as stac-geoparquet, chips, masks, catalog and scene inventory."""
-    from .core.archive import build_archive
-    from .core.demo import DEMO_YEAR, write_demo_fields
+    from ftw_assets.demo.archive import build_archive
+    from ftw_assets.demo.world import DEMO_YEAR, write_demo_fields
 
     if not Path(fields_path).exists():
         write_demo_fields(fields_path)
@@ -349,8 +350,8 @@ def select_images(catalog, stac_host, collection, chips_per_run, buffer_days, cl
 
 
 def _dataset_dir(path: Path) -> Path:
-    from .core.dataset import SETTINGS_FILE
-    from .core.errors import InputError
+    from ftw_assets.core.dataset.settings import SETTINGS_FILE
+    from ftw_assets.core.errors import InputError
 
     path = Path(path).resolve()
     for candidate in (path, path.parent):
@@ -376,8 +377,8 @@ def download_images(catalog, bands, num_workers, chips_per_run, resume, output_r
     CATALOG is a dataset folder whose scenes were selected (select-images). Each scene's bands are
     opened once for all the chips of a run. The report (written and failed images, with URL and
     reason) goes to NAME-chips/download_report.json."""
-    from .core.clip import ImageSettings
-    from .core.selection import SelectionSettings
+    from ftw_assets.core.raster.clip import ImageSettings
+    from ftw_assets.core.scenes.selection import SelectionSettings
 
     output_dir = _dataset_dir(catalog)
     settings = DatasetSettings.load(output_dir)
@@ -416,8 +417,8 @@ def refine_cloud_cover(catalog, cloud_cover_pixel, cloud_probability_threshold, 
     outcome per chip-season. With --reselect (the default) the rejected chip-years are selected again
     (rejected scenes excluded), their images rewritten and measured again, until every chip-season
     passes or has used its attempts, just as the reselect_cloudy_chips sensor does in the Dagster UI."""
-    from .core.clip import IMAGES_FILE
-    from .core.refinement import RefinementSettings
+    from ftw_assets.core.raster.clip import IMAGES_FILE
+    from ftw_assets.core.scenes.refinement import RefinementSettings
 
     output_dir = _dataset_dir(catalog)
     settings = DatasetSettings.load(output_dir)
@@ -440,8 +441,8 @@ def refine_cloud_cover(catalog, cloud_cover_pixel, cloud_probability_threshold, 
 def _latest_refinement(layout: Layout) -> int:
     import dagster as dg
 
-    from .refinement.assets import cloud_refinement
-    from .runner import open_instance
+    from ftw_assets.defs.refinement.assets import cloud_refinement
+    from ftw_assets.runner import open_instance
 
     result = open_instance(layout).fetch_materializations(dg.AssetRecordsFilter(asset_key=cloud_refinement.key),
                                                           limit=1, ascending=False)
@@ -450,10 +451,10 @@ def _latest_refinement(layout: Layout) -> int:
 
 def _reselect(layout: Layout, output_dir: Path, cursor: int, max_attempts: int, with_images: bool) -> bool:
     """The sensor's loop, in-process: returns True if a run failed."""
-    from .core.refinement import reselection_targets
-    from .definitions import build_defs
-    from .refinement.sensors import RESELECT_TAG, refinement_events, reselection_chain, reselection_runs
-    from .runner import execute_plan, open_instance
+    from ftw_assets.core.scenes.refinement import reselection_targets
+    from ftw_assets.definitions import build_defs
+    from ftw_assets.automation.sensors import RESELECT_TAG, refinement_events, reselection_chain, reselection_runs
+    from ftw_assets.runner import execute_plan, open_instance
 
     instance, defs = open_instance(layout), build_defs(output_dir)
     for _ in range(max_attempts + 2):  # each round re-selects what the previous round rejected
@@ -485,8 +486,8 @@ def _print_refinement_report(layout: Layout, copy_to: Path | None) -> None:
 def status(output_dir) -> None:
     """Per asset: materialized, failed, in-progress and missing chip-year partitions, and the last errors,
     read from the dataset's Dagster instance."""
-    from .definitions import build_defs
-    from .runner import last_errors, open_instance, partition_status
+    from ftw_assets.definitions import build_defs
+    from ftw_assets.runner import last_errors, open_instance, partition_status
 
     output_dir = _dataset_dir(output_dir)
     layout = Layout(output_dir, DatasetSettings.load(output_dir).name)
@@ -510,11 +511,11 @@ def add_year(output_dir, year, chips_per_run) -> None:
     """Add YEAR to every chip of the dataset and build what the dataset is configured for (masks and
     catalog; scenes and images when their options files exist) for the new chip-years. Run
     refine-cloud-cover afterwards to refine the new year too."""
-    from .core.clip import IMAGES_FILE
-    from .core.fields import resolve_year
-    from .core.selection import SELECTION_FILE
-    from .partitions import YEARS
-    from .runner import open_instance
+    from ftw_assets.core.raster.clip import IMAGES_FILE
+    from ftw_assets.core.geometry.fields import resolve_year
+    from ftw_assets.core.scenes.selection import SELECTION_FILE
+    from ftw_assets.partitions import YEARS
+    from ftw_assets.runner import open_instance
 
     output_dir = _dataset_dir(output_dir)
     settings = DatasetSettings.load(output_dir)
@@ -535,7 +536,7 @@ def add_year(output_dir, year, chips_per_run) -> None:
 @click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def qa_report_command(output_dir) -> None:
     """Write NAME-chips/qa_report.html (self-contained) and link it from the collection."""
-    from .operations.assets import qa_report
+    from ftw_assets.defs.catalog.qa import qa_report
 
     output_dir = _dataset_dir(output_dir)
     summary = _materialize(output_dir, None, after=[qa_report.key])
@@ -552,7 +553,7 @@ def qa_report_command(output_dir) -> None:
 def release_command(output_dir, version) -> None:
     """Archive the catalog folder as OUTPUT_DIR/releases/NAME-chips-VERSION.tar.gz with a sha256
     manifest (counts and parameters included); the same dataset gives the same manifest and bytes."""
-    from .core.release import release
+    from ftw_assets.core.reports.release import release
 
     output_dir = _dataset_dir(output_dir)
     layout = Layout(output_dir, DatasetSettings.load(output_dir).name)
@@ -571,7 +572,7 @@ def release_command(output_dir, version) -> None:
 def doctor(stac_host, collection, crop_calendar_dir, output_dir) -> None:
     """Check GDAL and PROJ, the cache folder, the crop calendar, the Dagster home, the STAC host and disk
     space; say what to fix. Exit 1 when a check fails."""
-    from .core.doctor import FAIL, run_checks
+    from ftw_assets.core.reports.doctor import FAIL, run_checks
 
     checks = run_checks(_stac_host(stac_host), collection, str(crop_calendar_dir) if crop_calendar_dir else None,
                         output_dir)
@@ -591,7 +592,7 @@ def make_archive(archive_dir, blocks, years, seed) -> None:
     """Generate the local Sentinel-2 archive (COGs + stac-geoparquet) used by the demo, tests and bench.
 
     Reused when ARCHIVE_DIR/archive.json matches the options."""
-    from .core.archive import ArchiveSpec, build_archive
+    from ftw_assets.demo.archive import ArchiveSpec, build_archive
 
     try:
         col, row, cols, rows = (int(v) for v in blocks.split(","))
@@ -614,8 +615,8 @@ def search_scenes(stac_host, collection, bbox, interval, max_cloud, as_json) -> 
     """Search a scene source and print the normalised scenes (cloud, nodata, baseline, offset decided)."""
     from datetime import datetime, timedelta, timezone
 
-    from .core.errors import InputError
-    from .core.sources import SceneQuery
+    from ftw_assets.core.errors import InputError
+    from ftw_assets.core.scenes.sources import SceneQuery
 
     try:
         box = tuple(float(v) for v in bbox.split(","))
@@ -646,8 +647,8 @@ def search_scenes(stac_host, collection, bbox, interval, max_cloud, as_json) -> 
 
 def _demo_calendar_dir(fallback: Path) -> Path | None:
     """The cached crop calendar when present (None = use it), else the demo's excerpt of it."""
-    from .core.calendar import CalendarError, calendar_files
-    from .core.demo import write_demo_calendar
+    from ftw_assets.core.scenes.calendar import CalendarError, calendar_files
+    from ftw_assets.demo.world import write_demo_calendar
 
     try:
         calendar_files(None, "summer", download=False)
@@ -667,7 +668,7 @@ def ui(output_dir, host, port) -> None:
     """Start the Dagster UI (and daemon) over OUTPUT_DIR's dataset and instance."""
     output_dir = Path(output_dir).resolve()
     DatasetSettings.load(output_dir)
-    from .runner import open_instance
+    from ftw_assets.runner import open_instance
 
     layout = Layout(output_dir, DatasetSettings.load(output_dir).name)
     open_instance(layout).dispose()

@@ -13,11 +13,41 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from .core.dataset import DatasetSettings, Layout
-from .scenes.resources import SceneSourceResource
+from typing import Optional
+
+from ftw_assets.core.dataset.settings import DatasetSettings
+from ftw_assets.core.dataset.layout import Layout
+from ftw_assets.core.raster.windows import RetryPolicy
+from ftw_assets.core.scenes.selection import SelectionSettings
+from ftw_assets.core.scenes.sources import SceneSource, open_source
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "data" / "demo"
+
+
+# Every asset that talks to a scene source runs in this pool; the dataset instance's dagster.yaml
+# caps it (runner.DAGSTER_YAML), so parallel steps and backfill runs cannot flood one API.
+STAC_POOL = "stac_api"
+
+
+class SceneSourceResource(dg.ConfigurableResource):
+    """Where scenes come from. Unset fields fall back to the dataset's ``dataset.json``
+    (``--stac-host`` / ``--collection`` of ``ftwd create-dataset``)."""
+
+    stac_host: Optional[str] = None
+    collection: Optional[str] = None
+    attempts: int = 4
+    backoff_s: float = 0.5
+    timeout_s: float = 30.0
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.attempts, backoff_s=self.backoff_s, timeout_s=self.timeout_s)
+
+    def open(self, settings: DatasetSettings) -> SceneSource:
+        return open_source(self.stac_host or settings.stac_host, self.collection or settings.collection, self.policy())
+
+    def open_for_selection(self, selection: SelectionSettings) -> SceneSource:
+        return open_source(self.stac_host or selection.stac_host, self.collection or selection.collection, self.policy())
 
 
 class DatasetResource(dg.ConfigurableResource):

@@ -17,10 +17,10 @@ from typing import Callable
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from .core.atomic import sweep_temp_files
-from .core.windows import RETRIES
-from .core.dataset import Layout
-from .partitions import CHIPS, CHIPS_PER_RUN, YEARS, partition_key
+from ftw_assets.core.atomic import sweep_temp_files
+from ftw_assets.core.raster.windows import RETRIES
+from ftw_assets.core.dataset.layout import Layout
+from ftw_assets.partitions import CHIPS, CHIPS_PER_RUN, YEARS, partition_key
 
 DAGSTER_YAML = """# Written by ftw_assets: the dataset's own Dagster instance (run and event history).
 telemetry:

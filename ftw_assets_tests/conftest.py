@@ -26,7 +26,7 @@ def denmark() -> Path:
 @pytest.fixture(scope="session")
 def archive_parquet() -> Path:
     """The generated local Sentinel-2 archive (default spec), built once and cached under data/cache."""
-    from ftw_assets.core.archive import build_archive
+    from ftw_assets.demo.archive import build_archive
 
     return build_archive(REPO / "data" / "cache" / "test-archive")
 

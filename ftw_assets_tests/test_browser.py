@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ftw_assets_tests.selection.test_assets import inputs  # noqa: F401 (fixture)
+from ftw_assets_tests.defs.scenes.test_selection import inputs  # noqa: F401 (fixture)
 from ftw_assets_tests.test_create_dataset import ftwd
 from ftw_assets_tests.test_ui import running_ui
 

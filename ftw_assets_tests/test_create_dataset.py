@@ -12,8 +12,8 @@ import geopandas as gpd
 import numpy as np
 import rasterio
 
-from ftw_assets.core.cog import is_valid_cog
-from ftw_assets.core.validation import validate_stac
+from ftw_assets.core.raster.cog import is_valid_cog
+from ftw_assets.core.stac.validation import validate_stac
 
 FTWD = [sys.executable, "-m", "ftw_assets.cli"]
 

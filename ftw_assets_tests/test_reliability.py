@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ftw_assets_tests.selection.test_assets import inputs  # noqa: F401 (fixture)
+from ftw_assets_tests.defs.scenes.test_selection import inputs  # noqa: F401 (fixture)
 
 NOT_COMPARED = ("dagster_home", "ftw.duckdb")
 

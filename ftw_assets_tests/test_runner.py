@@ -4,12 +4,13 @@ import shutil
 
 import dagster as dg
 
-from ftw_assets.catalog.assets import stac_catalog
-from ftw_assets.chips.assets import chip_grid, chip_registry, field_boundaries
-from ftw_assets.core.dataset import DatasetSettings, Layout
-from ftw_assets.core.demo import DEMO_YEAR, write_demo_fields
+from ftw_assets.defs.catalog.assets import stac_catalog
+from ftw_assets.defs.chips.assets import chip_grid, chip_registry, field_boundaries
+from ftw_assets.core.dataset.settings import DatasetSettings
+from ftw_assets.core.dataset.layout import Layout
+from ftw_assets.demo.world import DEMO_YEAR, write_demo_fields
 from ftw_assets.definitions import build_defs
-from ftw_assets.masks.assets import masks
+from ftw_assets.defs.masks.assets import masks
 from ftw_assets.partitions import partition_key
 from ftw_assets.runner import materialize_missing, open_instance, plan_runs
 

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 
-from ftw_assets.core.demo import write_demo_fields
+from ftw_assets.demo.world import write_demo_fields
 
 
 def _free_port() -> int:

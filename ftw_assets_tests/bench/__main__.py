@@ -23,10 +23,10 @@ import pandas as pd
 import rasterio
 from rasterio.windows import from_bounds
 
-from ftw_assets.core.archive import ArchiveSpec, build_archive
-from ftw_assets.core.grid import ChipGrid, block_order
-from ftw_assets.core.scenes import scene_to_dict
-from ftw_assets.core.sources import SceneQuery, open_source
+from ftw_assets.demo.archive import ArchiveSpec, build_archive
+from ftw_assets.core.geometry.grid import ChipGrid, block_order
+from ftw_assets.core.scenes.model import scene_to_dict
+from ftw_assets.core.scenes.sources import SceneQuery, open_source
 from ftw_assets_tests.servers.harness import CogServer, archive_copy_served_at
 
 REPO = Path(__file__).resolve().parents[2]

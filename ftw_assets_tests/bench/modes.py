@@ -14,10 +14,10 @@ import resource
 import sys
 import time
 
-from ftw_assets.core.clip import ClipRequest, clip_batch
-from ftw_assets.core.grid import ChipGrid
-from ftw_assets.core.scenes import scene_from_dict
-from ftw_assets.core.windows import forget, read_window
+from ftw_assets.core.raster.clip import ClipRequest, clip_batch
+from ftw_assets.core.geometry.grid import ChipGrid
+from ftw_assets.core.scenes.model import scene_from_dict
+from ftw_assets.core.raster.windows import forget, read_window
 
 CHIPS_PER_RUN = 100
 

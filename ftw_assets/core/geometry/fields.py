@@ -1,0 +1,192 @@
+"""Field boundaries: read any vector file, check it, and give every field an instance value.
+
+The normalised table has one row per field polygon with
+
+- ``instance``: sequential uint32 from 1 in file order, the value burnt into instance masks
+  (input ids may be strings like fiboa's ``'25-0'``, repeated, or missing);
+- ``field_id``: the input id as a string (``row-{n}`` where the file has none);
+- ``split``: the input ``split`` column when present (for ``predefined`` splits);
+- ``geometry``: the polygon in EPSG:4326.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ftw_assets.core.errors import InputError
+
+# Columns tried, in order, for the field id (fiboa uses ``id``).
+ID_COLUMNS = ("id", "fid", "field_id", "fieldid", "objectid", "object_id", "parcel_id", "gid")
+PARQUET_SUFFIXES = (".parquet", ".geoparquet", ".pq")
+# Sentinel-2A launched in June 2015; the Collection-1 L2A reprocessing starts then.
+FIRST_S2_L2A_YEAR = 2015
+SUPPORTED_FORMATS = "GeoParquet, GeoPackage, GeoJSON, FlatGeobuf or Shapefile"
+
+
+@dataclass
+class FieldReport:
+    """What normalisation did to the input, for logs and Dagster metadata."""
+
+    source: str
+    rows_read: int = 0
+    fields: int = 0
+    dropped_not_polygon: int = 0
+    repaired_invalid: int = 0
+    dropped_unrepairable: int = 0
+    id_column: str | None = None
+    duplicate_ids: int = 0
+    source_crs: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def as_metadata(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "notes"} | {"notes": "; ".join(self.notes)}
+
+
+def read_fields(path: str | Path) -> tuple[gpd.GeoDataFrame, FieldReport]:
+    """Read a field-boundary file and return the normalised table (see module doc)."""
+    path = Path(path)
+    report = FieldReport(source=str(path))
+    raw = _read_vector(path)
+    report.rows_read = len(raw)
+    if raw.empty:
+        raise InputError(f"{path}: the file has no features. Point --fields at a file with field polygons.")
+    if raw.crs is None:
+        raise InputError(
+            f"{path}: the file has no coordinate reference system, so its coordinates cannot be placed. "
+            "Set one, e.g. `ogr2ogr -a_srs EPSG:4326 fixed.gpkg input.gpkg`, and try again."
+        )
+    report.source_crs = raw.crs.to_string()
+
+    geoms = raw.geometry.values
+    kinds = pd.Series(shapely.get_type_id(geoms))
+    polygonal = kinds.isin([3, 6]).to_numpy()  # Polygon, MultiPolygon
+    if not polygonal.any():
+        found = ", ".join(sorted(set(raw.geometry.geom_type.dropna())))
+        raise InputError(
+            f"{path}: no polygons found (geometry types: {found or 'none'}). Field boundaries must be "
+            "Polygon or MultiPolygon features."
+        )
+    report.dropped_not_polygon = int((~polygonal).sum())
+    raw = raw[polygonal].copy()
+
+    raw.geometry, repaired, dropped = _repair(raw.geometry.values)
+    report.repaired_invalid, report.dropped_unrepairable = repaired, int(dropped.sum())
+    raw = raw[~dropped]
+    if raw.empty:
+        raise InputError(
+            f"{path}: every polygon is invalid and could not be repaired (e.g. zero area). "
+            "Fix the geometries (QGIS 'Fix geometries', or shapely.make_valid) and try again."
+        )
+
+    id_col = next((c for c in raw.columns if c.lower() in ID_COLUMNS and c != raw.geometry.name), None)
+    report.id_column = id_col
+    if id_col is None:
+        field_ids = [f"row-{i}" for i in range(len(raw))]
+        report.notes.append("no id column; fields are named row-N in file order")
+    else:
+        field_ids = raw[id_col].astype("string").fillna("").tolist()
+        counts = Counter(field_ids)
+        report.duplicate_ids = sum(n for n in counts.values() if n > 1)
+        if report.duplicate_ids:
+            report.notes.append(f"{report.duplicate_ids} rows share an id; each still gets its own instance value")
+
+    out = gpd.GeoDataFrame(
+        {
+            "instance": np.arange(1, len(raw) + 1, dtype="uint32"),
+            "field_id": pd.array(field_ids, dtype="string"),
+        },
+        geometry=raw.geometry.to_crs(4326).values,
+        crs=4326,
+    )
+    _check_extent(out, path)
+    for col in raw.columns:
+        if col.lower() == "split":
+            out["split"] = raw[col].astype("string").str.lower().array
+        if col == "determination_datetime":
+            out["determination_datetime"] = raw[col].array
+    report.fields = len(out)
+    return out, report
+
+
+MAX_FIELD_KM2 = 100.0  # larger than any farm field: such a feature is a region, not a field
+
+
+def _check_extent(fields: gpd.GeoDataFrame, path: Path) -> None:
+    """Refuse features that cannot be fields or cannot be gridded: antimeridian crossers, regions."""
+    bounds = fields.geometry.bounds
+    crossing = ((bounds["maxx"] - bounds["minx"]) > 180) | (bounds["maxx"] > 180) | (bounds["minx"] < -180)
+    across = fields.loc[crossing, "field_id"].tolist()
+    if across:
+        raise InputError(
+            f"{path}: field(s) {', '.join(map(str, across[:5]))} cross the antimeridian (180° longitude), "
+            "which the UTM chip grid cannot hold in one piece. Split them at 180° (e.g. `ogr2ogr "
+            "-wrapdateline`) and try again."
+        )
+    area_km2 = fields.geometry.to_crs(6933).area / 1e6  # equal-area, worldwide
+    huge = fields.loc[area_km2 > MAX_FIELD_KM2]
+    if len(huge):
+        first = huge.index[0]
+        raise InputError(
+            f"{path}: field {huge.loc[first, 'field_id']} covers {area_km2[first]:,.0f} km², more than any farm "
+            f"field (the limit is {MAX_FIELD_KM2:g} km²): the file seems to hold regions or countries. Remove "
+            "such features and pass field boundaries."
+        )
+
+
+def resolve_year(fields: gpd.GeoDataFrame, year: int | None, source: str, today: dt.date | None = None) -> int:
+    """The dataset year: ``year`` when given, else the most common ``determination_datetime`` year."""
+    today = today or dt.date.today()
+    if year is None:
+        if "determination_datetime" not in fields.columns or fields["determination_datetime"].isna().all():
+            raise InputError(
+                f"{source}: no --year given and the file has no determination_datetime column to take "
+                "it from. Pass --year YYYY (the season the field boundaries describe)."
+            )
+        years = pd.to_datetime(fields["determination_datetime"], utc=True, errors="coerce").dt.year.dropna()
+        year = int(years.mode().min())
+    year = int(year)
+    if year < FIRST_S2_L2A_YEAR:
+        raise InputError(
+            f"{source}: year {year} is before Sentinel-2 L2A imagery exists (first year {FIRST_S2_L2A_YEAR}). "
+            "Pass --year with a later season."
+        )
+    if year > today.year:
+        raise InputError(f"{source}: year {year} is in the future (today is {today}). Pass --year {today.year} or earlier.")
+    return year
+
+
+def _read_vector(path: Path) -> gpd.GeoDataFrame:
+    if not path.exists():
+        raise InputError(f"{path}: file not found. Check the path (it is read relative to {Path.cwd()}).")
+    if path.is_dir() and path.suffix.lower() != ".gdb":
+        raise InputError(f"{path}: is a folder, not a vector file. Point at a {SUPPORTED_FORMATS} file.")
+    try:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            return gpd.read_parquet(path)
+        return gpd.read_file(path)
+    except Exception as err:  # pyogrio/pyarrow raise many types; all mean "cannot read this"
+        raise InputError(
+            f"{path}: cannot be read as a vector file ({type(err).__name__}: {err}). "
+            f"Supported: {SUPPORTED_FORMATS}."
+        ) from err
+
+
+def _repair(geoms: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """Make invalid polygons valid, keep their polygonal part; flag those left with no area."""
+    valid = shapely.is_valid(geoms)
+    fixed = geoms.copy()
+    bad = np.flatnonzero(~valid)
+    for i in bad:
+        made = shapely.make_valid(geoms[i])
+        parts = [g for g in shapely.get_parts(made) if shapely.get_type_id(g) in (3, 6)]
+        fixed[i] = shapely.union_all(parts) if parts else shapely.Polygon()
+    dropped = shapely.is_empty(fixed) | (shapely.area(fixed) <= 0)
+    return fixed, int(len(bad) - dropped[bad].sum()), dropped

@@ -1,0 +1,326 @@
+"""The FTW chip grid: square cells of the MGRS grid, named ``ftw-{GZD}{square}{EE}{NN}``.
+
+A cell of ``cell_km`` kilometres has its south-west corner at UTM coordinates that are
+multiples of ``cell_km * 1000`` in its zone; ``EE``/``NN`` are that corner's kilometre
+offsets inside the 100 km MGRS square (``ftw-34UFF1628``: zone 34U, square FF, 16 km east,
+28 km north). Everything is computed locally from UTM maths (pyproj) and the ``mgrs``
+package; no grid is downloaded.
+
+:class:`ChipGrid` is the chip's pixel grid (10 m pixels in the cell's UTM zone, aligned to
+the Sentinel-2 10 m grid). Masks and clipped images are both written on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+
+import geopandas as gpd
+import mgrs
+import numpy as np
+import pandas as pd
+import shapely
+from affine import Affine
+from pyproj import Transformer
+
+from ftw_assets.core.errors import InputError
+
+CELL_SIZES_KM = (1, 2, 4, 5, 10)
+PIXEL_M = 10
+SPLIT_TYPES = ("random-uniform", "block3x3", "predefined")
+SPLIT_NAMES = ("train", "val", "test")
+CHIP_ID_RE = re.compile(r"^ftw-(\d{1,2})([C-HJ-NP-X])([A-HJ-NP-Z]{2})(\d{2})(\d{2})$")
+
+_MGRS = mgrs.MGRS()
+
+
+@dataclass(frozen=True)
+class ChipGrid:
+    """A north-up pixel grid in a UTM zone; the one grid a chip's masks and images share."""
+
+    epsg: int
+    x_min: float
+    y_max: float
+    width: int
+    height: int
+    res: float = PIXEL_M
+
+    @property
+    def transform(self) -> Affine:
+        return Affine(self.res, 0.0, self.x_min, 0.0, -self.res, self.y_max)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return (self.x_min, self.y_max - self.height * self.res, self.x_min + self.width * self.res, self.y_max)
+
+    @property
+    def crs(self) -> str:
+        return f"EPSG:{self.epsg}"
+
+
+def grid_footprint(grid: ChipGrid) -> shapely.Polygon:
+    """The grid's outline in EPSG:4326 (corners only: a few km of UTM edge stays straight to < 1 mm)."""
+    x0, y0, x1, y1 = grid.bounds
+    to_wgs84 = Transformer.from_crs(grid.epsg, 4326, always_xy=True)
+    xs, ys = to_wgs84.transform([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0])
+    return shapely.Polygon(list(zip(np.round(xs, 8), np.round(ys, 8))))
+
+
+def utm_epsg(zone: int, south: bool) -> int:
+    return (32700 if south else 32600) + zone
+
+
+def chip_pixel_grid(epsg: int, cell_x: float, cell_y: float, cell_m: float, chip_size_px: int | None = None) -> ChipGrid:
+    """The chip's pixel grid: the cell itself, or ``chip_size_px`` square around the cell centre.
+
+    Origins stay on multiples of 10 m so pixels coincide with Sentinel-2 10 m pixels.
+    """
+    n = int(round(cell_m / PIXEL_M))
+    if not chip_size_px or chip_size_px == n:
+        return ChipGrid(epsg, float(cell_x), float(cell_y + cell_m), n, n)
+    if chip_size_px < n:
+        raise InputError(
+            f"--chip-size-px {chip_size_px} is smaller than the cell ({n} px for {cell_m / 1000:g} km cells). "
+            f"Use at least {n}, or a smaller --cell-km."
+        )
+    half = chip_size_px * PIXEL_M / 2
+    x_min = math.floor((cell_x + cell_m / 2 - half) / PIXEL_M) * PIXEL_M
+    y_min = math.floor((cell_y + cell_m / 2 - half) / PIXEL_M) * PIXEL_M
+    return ChipGrid(epsg, float(x_min), float(y_min + chip_size_px * PIXEL_M), chip_size_px, chip_size_px)
+
+
+def chip_id(square: str, cell_x: float, cell_y: float) -> str:
+    """``ftw-`` + MGRS grid zone and 100 km square + the cell corner's km offsets in the square."""
+    e_km = int(round(cell_x)) % 100_000 // 1000
+    n_km = int(round(cell_y)) % 100_000 // 1000
+    return f"ftw-{square}{e_km:02d}{n_km:02d}"
+
+
+@dataclass(frozen=True)
+class ParsedChipId:
+    zone: int
+    band: str
+    square: str
+    e_km: int
+    n_km: int
+
+    @property
+    def mgrs_tile(self) -> str:
+        """The Sentinel-2 tile name (``34UFF``) the cell lies in."""
+        return f"{self.zone:02d}{self.band}{self.square}"
+
+
+def parse_chip_id(value: str) -> ParsedChipId:
+    m = CHIP_ID_RE.match(value)
+    if not m:
+        raise InputError(f"{value!r} is not an FTW chip id (expected e.g. ftw-34UFF1628).")
+    return ParsedChipId(int(m[1]), m[2], m[3], int(m[4]), int(m[5]))
+
+
+def check_cell_km(cell_km: int) -> int:
+    if cell_km not in CELL_SIZES_KM:
+        raise InputError(f"--cell-km {cell_km} is not supported; use one of {', '.join(map(str, CELL_SIZES_KM))}.")
+    return cell_km
+
+
+def build_chips(fields: gpd.GeoDataFrame, cell_km: int = 2, min_coverage: float = 0.01) -> gpd.GeoDataFrame:
+    """The grid cells covered by ``fields`` (EPSG:4326) to at least ``min_coverage`` percent.
+
+    Coverage is the area of the union of fields inside the cell, in metres in the cell's own
+    UTM zone. Fields near a zone edge are measured in every zone they reach; each cell belongs
+    to the zone of its centre, so no cell appears twice. Returns one row per chip: ``chip_id``,
+    ``mgrs_tile``, ``epsg``, ``cell_x``/``cell_y`` (south-west corner), ``cell_m``, ``coverage``
+    (percent), ``field_count``, ``majority_split`` (when fields carry ``split``) and the cell
+    polygon in EPSG:4326.
+    """
+    check_cell_km(cell_km)
+    size = cell_km * 1000
+    bounds = fields.geometry.bounds.to_numpy()
+    if (bounds[:, 1] < -80).any() or (bounds[:, 3] > 84).any():
+        raise InputError("some fields lie beyond 84°N or 80°S, outside the UTM/MGRS grid; remove them.")
+    groups = _zone_groups(bounds)
+    rows: list[pd.DataFrame] = []
+    for (zone, south), idx in sorted(groups.items()):
+        rows.append(_cells_in_zone(fields.iloc[idx], zone, south, size))
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    if table.empty:
+        return gpd.GeoDataFrame(columns=["chip_id", "geometry"], geometry="geometry", crs=4326)
+    table = table[(table["coverage"] > 0) & (table["coverage"] >= min_coverage)]
+    table = table.sort_values("chip_id", kind="stable").drop_duplicates("chip_id").reset_index(drop=True)
+    return gpd.GeoDataFrame(table, geometry="geometry", crs=4326)
+
+
+def _zone_groups(bounds: np.ndarray) -> dict[tuple[int, bool], list[int]]:
+    """Which (UTM zone, southern hemisphere) each field must be measured in."""
+    groups: dict[tuple[int, bool], list[int]] = {}
+    for i, (x0, y0, x1, y1) in enumerate(bounds):
+        south = (y0 + y1) / 2 < 0
+        zones = set(range(_std_zone(x0), _std_zone(x1) + 1))
+        # Norway/Svalbard zone exceptions: ask MGRS for the centre as well.
+        zones.add(int(_MGRS.toMGRS((y0 + y1) / 2, (x0 + x1) / 2, MGRSPrecision=0)[:2]))
+        for z in zones:
+            for neighbour in (z - 1, z, z + 1) if 56 <= (y0 + y1) / 2 <= 84 else (z,):
+                groups.setdefault((((neighbour - 1) % 60) + 1, south), []).append(i)
+    return {k: sorted(set(v)) for k, v in groups.items()}
+
+
+def _std_zone(lon: float) -> int:
+    return min(int((lon + 180) // 6) + 1, 60)
+
+
+def _cells_in_zone(fields: gpd.GeoDataFrame, zone: int, south: bool, size: int) -> pd.DataFrame:
+    epsg = utm_epsg(zone, south)
+    geoms = fields.geometry.to_crs(epsg).values
+    b = shapely.bounds(geoms)
+    ix0, iy0 = np.floor(b[:, 0] / size).astype(int), np.floor(b[:, 1] / size).astype(int)
+    ix1, iy1 = np.floor(b[:, 2] / size).astype(int), np.floor(b[:, 3] / size).astype(int)
+    cand = {(x, y) for a, c, bb, d in zip(ix0, ix1, iy0, iy1) for x in range(a, c + 1) for y in range(bb, d + 1)}
+    if not cand:
+        return pd.DataFrame()
+    ij = np.array(sorted(cand))
+    cells = shapely.box(ij[:, 0] * size, ij[:, 1] * size, (ij[:, 0] + 1) * size, (ij[:, 1] + 1) * size)
+    cell_idx, field_idx = shapely.STRtree(geoms).query(cells, predicate="intersects")
+    pieces = shapely.intersection(cells[cell_idx], geoms[field_idx])
+    pair_area = shapely.area(pieces)
+
+    covered = np.zeros(len(cells))
+    count = np.zeros(len(cells), dtype=int)
+    majority: list[str | None] = [None] * len(cells)
+    splits = fields["split"].to_numpy() if "split" in fields.columns else None
+    order = np.argsort(cell_idx, kind="stable")
+    for c, members in _groupby(cell_idx[order], order):
+        members = members[pair_area[members] > 0]
+        if not len(members):
+            continue
+        count[c] = len(members)
+        covered[c] = shapely.area(shapely.union_all(pieces[members]))
+        if splits is not None:
+            majority[c] = _majority(splits[field_idx[members]], pair_area[members])
+
+    centres = gpd.GeoSeries(shapely.centroid(cells), crs=epsg).to_crs(4326)
+    tiles = [_MGRS.toMGRS(p.y, p.x, MGRSPrecision=0) for p in centres]
+    keep = np.array(
+        [int(t[:2]) == zone and (t[2] < "N") == south and count[k] > 0 for k, t in enumerate(tiles)], dtype=bool
+    )
+    xs, ys = ij[:, 0] * size, ij[:, 1] * size
+    table = pd.DataFrame(
+        {
+            "chip_id": [chip_id(t, x, y) for t, x, y in zip(tiles, xs, ys)],
+            "mgrs_tile": tiles,
+            "epsg": epsg,
+            "cell_x": xs.astype(float),
+            "cell_y": ys.astype(float),
+            "cell_m": size,
+            "coverage": covered / (size * size) * 100.0,
+            "field_count": count,
+            "majority_split": majority,
+            "geometry": gpd.GeoSeries(cells, crs=epsg).to_crs(4326).values,
+        }
+    )
+    return table[keep]
+
+
+def _groupby(sorted_keys: np.ndarray, positions: np.ndarray):
+    if not len(sorted_keys):
+        return
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    ends = np.r_[starts[1:], len(sorted_keys)]
+    for s, e in zip(starts, ends):
+        yield int(sorted_keys[s]), positions[s:e]
+
+
+def _majority(labels: np.ndarray, weights: np.ndarray) -> str | None:
+    """Most frequent label among the chip's fields; ties go to the larger covered area."""
+    seen: dict[str, list[float]] = {}
+    for label, w in zip(labels, weights):
+        if label is None or label is pd.NA or (isinstance(label, float) and math.isnan(label)):
+            continue
+        entry = seen.setdefault(str(label), [0, 0.0])
+        entry[0] += 1
+        entry[1] += float(w)
+    if not seen:
+        return None
+    return max(sorted(seen), key=lambda k: (seen[k][0], seen[k][1]))
+
+
+def parse_split_percents(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in str(text).split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or any(v < 0 for v in values) or abs(sum(values) - 100) > 1e-6:
+        raise InputError(f"--split-percents {text!r} must be three non-negative numbers for train,val,test summing to 100, e.g. 80,10,10.")
+    return values  # type: ignore[return-value]
+
+
+def assign_splits(chips: pd.DataFrame, split_type: str, percents: tuple[float, float, float] = (80, 10, 10), seed: int = 42) -> list[str]:
+    """Train/val/test per chip, deterministic for a seed.
+
+    ``random-uniform`` and ``block3x3`` draw a number from a hash of the seed and the chip (or its
+    3x3 block), so a chip keeps its split when the dataset grows. ``predefined`` takes the
+    majority of the chip's fields' ``split`` values.
+    """
+    if split_type not in SPLIT_TYPES:
+        raise InputError(f"--split-type {split_type!r} is unknown; use one of {', '.join(SPLIT_TYPES)}.")
+    if split_type == "predefined":
+        if "majority_split" not in chips or chips["majority_split"].isna().all():
+            raise InputError("--split-type predefined needs a 'split' column in the field file (train/val/test per field).")
+        bad = sorted(set(chips["majority_split"].dropna()) - set(SPLIT_NAMES))
+        if bad:
+            raise InputError(f"the field file's split column has values {bad}; predefined splits must be train, val or test.")
+        return [s if isinstance(s, str) else "train" for s in chips["majority_split"]]
+    if split_type == "random-uniform":
+        keys = list(chips["chip_id"])
+    else:
+        block = (chips["cell_m"] * 3).astype(int)
+        keys = [
+            f"{e}:{int(x) // b}:{int(y) // b}"
+            for e, x, y, b in zip(chips["epsg"], chips["cell_x"], chips["cell_y"], block)
+        ]
+    edges = np.cumsum(percents) / 100.0
+    out = []
+    for key in keys:
+        digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
+        u = int.from_bytes(digest, "big") / 2**64
+        out.append(SPLIT_NAMES[min(int(np.searchsorted(edges, u, side="right")), 2)])
+    return out
+
+
+def write_chip_table(chips: gpd.GeoDataFrame, path) -> None:
+    from ftw_assets.core.atomic import atomic_path
+
+    with atomic_path(path, suffix=".parquet") as tmp:
+        chips.to_parquet(tmp, index=False)
+
+
+S2_BLOCK_M = 10240  # a 1024 px block of a Sentinel-2 10 m COG
+
+
+def block_order(chips: pd.DataFrame) -> list[str]:
+    """Chip ids in the order their imagery is best fetched: by MGRS tile, then by the Sentinel-2 COG
+    block holding the cell centre (row-major, blocks counted from the tile's north-west corner, which
+    lies within 40 m of the 100 km square's), then north to south and west to east inside the block.
+
+    Chips are registered, and so batched into runs, in this order: a run's chips share few blocks
+    with other runs, so each block is fetched about once for the whole dataset."""
+    centre_x = chips["cell_x"] + chips["cell_m"] / 2
+    centre_y = chips["cell_y"] + chips["cell_m"] / 2
+    west = np.floor(centre_x / 100_000) * 100_000
+    north = np.floor(centre_y / 100_000) * 100_000 + 100_000
+    key = pd.DataFrame({
+        "tile": chips["mgrs_tile"].values, "epsg": chips["epsg"].values,
+        "block_row": ((north - centre_y) // S2_BLOCK_M).values, "block_col": ((centre_x - west) // S2_BLOCK_M).values,
+        "y": -centre_y.values, "x": centre_x.values, "chip_id": chips["chip_id"].values,
+    })
+    return key.sort_values(["tile", "epsg", "block_row", "block_col", "y", "x", "chip_id"])["chip_id"].tolist()
+
+
+def read_chip_table(path) -> gpd.GeoDataFrame:
+    """The chip table written by the chip registry, indexed by chip id."""
+    return gpd.read_parquet(path).set_index("chip_id", drop=False)
+
+
+def grid_for_chip(row, chip_size_px: int | None) -> ChipGrid:
+    return chip_pixel_grid(int(row["epsg"]), float(row["cell_x"]), float(row["cell_y"]), float(row["cell_m"]), chip_size_px)

@@ -1,0 +1,44 @@
+"""RGB thumbnails of chip images: a 2-98 % stretch per band over valid pixels, written as PNG."""
+
+from __future__ import annotations
+
+import base64
+import warnings
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning
+
+from ftw_assets.core.atomic import atomic_path
+
+
+def stretch(rgb: np.ndarray, nodata: int = 0) -> np.ndarray:
+    """(3, rows, cols) -> uint8 with the 2nd and 98th percentiles of each band at 1 and 255; nodata 0."""
+    out = np.zeros(rgb.shape, dtype=np.uint8)
+    valid = np.all(rgb != nodata, axis=0)
+    for i in range(rgb.shape[0]):
+        band = rgb[i].astype(np.float32)
+        if not valid.any():
+            continue
+        lo, hi = np.percentile(band[valid], (2, 98))
+        scaled = (band - lo) / max(hi - lo, 1e-6) * 254 + 1
+        out[i] = np.where(valid, np.clip(scaled, 1, 255), 0).astype(np.uint8)
+    return out
+
+
+def write_thumbnail(path: str | Path, rgb: np.ndarray) -> Path:
+    path = Path(path)
+    data = stretch(rgb)
+    with atomic_path(path, suffix=".png") as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a thumbnail is a picture, not a map
+        with rasterio.open(tmp, "w", driver="PNG", width=data.shape[2], height=data.shape[1], count=3,
+                           dtype="uint8") as dst:
+            dst.write(data)
+    aux = path.with_name(path.name + ".aux.xml")  # GDAL's sidecar for a PNG without georeferencing
+    aux.unlink(missing_ok=True)
+    return path
+
+
+def data_uri(path: str | Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")

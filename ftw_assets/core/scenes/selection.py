@@ -1,0 +1,224 @@
+"""Scene selection for chip-seasons: candidates, ranking, on-missing behaviour (no I/O here).
+
+For each chip and season the candidates are the scenes of the season window that cover the chip
+(scenes of the chip's own MGRS tile preferred). They are ranked by cloud cover (chip-level when
+measured, else scene-level), then by distance to the target date, then by id; a 0 % scene ranks
+first. A candidate is usable when no pixel of the chip window is nodata and, with the pixel
+check, its chip-level cloud share is at most ``cloud_cover_pixel``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+from ftw_assets.core.atomic import write_text
+from ftw_assets.core.errors import InputError
+from ftw_assets.core.scenes.model import Scene
+
+SEASONS = ("planting", "harvest")
+ON_MISSING = ("skip", "fail", "best-available")
+DROP_AT_OR_ABOVE = 50.0  # pixel check: scenes this cloudy are not worth a read
+TRUST_BELOW = 0.1  # pixel check: scenes this clear are taken at their scene-level cover
+SELECTION_FILE = "selection.json"
+
+
+@dataclass
+class SelectionSettings:
+    """The ``select-images`` options; kept in OUTPUT_DIR/selection.json so every launcher agrees."""
+
+    stac_host: str = "earthsearch"
+    collection: str | None = None
+    buffer_days: int = 14
+    cloud_cover_scene: float = 10.0
+    pixel_check: bool = False
+    cloud_cover_pixel: float = 0.0
+    cloud_probability_threshold: int = 50
+    on_missing: str = "skip"
+    include_alternatives: bool = False
+    crop_calendar_dir: str | None = None
+    calendar: str = "summer"
+
+    def check(self) -> "SelectionSettings":
+        if not 0 <= int(self.buffer_days) <= 90:
+            raise InputError(f"--buffer-days {self.buffer_days} must be between 0 and 90 days")
+        for name in ("cloud_cover_scene", "cloud_cover_pixel"):
+            if not 0 <= float(getattr(self, name)) <= 100:
+                raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)} must be a percentage from 0 to 100")
+        if self.on_missing not in ON_MISSING:
+            raise InputError(f"--on-missing {self.on_missing!r}: use one of {', '.join(ON_MISSING)}")
+        if self.calendar not in ("summer", "winter"):
+            raise InputError(f"--calendar {self.calendar!r}: use summer or winter")
+        return self
+
+    def save(self, output_dir: Path) -> None:
+        write_text(Path(output_dir) / SELECTION_FILE, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, output_dir: Path, default_host: str = "earthsearch", default_collection: str | None = None):
+        path = Path(output_dir) / SELECTION_FILE
+        if not path.exists():
+            return cls(stac_host=default_host, collection=default_collection).check()
+        data = json.loads(path.read_text())
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__}).check()
+
+    def stac_properties(self) -> dict:
+        """The ``ftw:`` parameters recorded on each parent item."""
+        return {
+            "ftw:stac_host": self.stac_host, "ftw:buffer_days": int(self.buffer_days),
+            "ftw:cloud_cover_scene_threshold": float(self.cloud_cover_scene), "ftw:pixel_check": bool(self.pixel_check),
+            "ftw:cloud_cover_pixel_threshold": float(self.cloud_cover_pixel), "ftw:on_missing": self.on_missing,
+        }
+
+
+@dataclass
+class Candidate:
+    scene: Scene
+    days_from_target: int
+    chip: str = ""
+    nodata_share: float | None = None  # measured on the chip window
+    cloud_share: float | None = None  # measured on the chip window (0..1)
+    trusted: bool = False
+
+    def cloud_cover(self, pixel_check: bool) -> float:
+        """Percent used for ranking: chip-level when measured under the pixel check, else scene-level."""
+        if pixel_check and self.cloud_share is not None and not self.trusted:
+            return round(100.0 * self.cloud_share, 4)
+        return float(self.scene.cloud_cover)
+
+    def summary(self, pixel_check: bool) -> dict:
+        return {"scene_id": self.scene.id, "datetime": self.scene.datetime.isoformat(),
+                "cloud_cover": self.cloud_cover(pixel_check), "days_from_target": self.days_from_target}
+
+
+@dataclass
+class Decision:
+    season: str
+    target: date
+    chosen: Candidate | None = None
+    alternatives: list[Candidate] = field(default_factory=list)
+    candidates_checked: int = 0
+    reason: str | None = None
+    relaxed: list[str] = field(default_factory=list)
+
+
+def candidates_for(scenes: list[Scene], chip: str, chip_area, chip_tile: str, target: date) -> list[Candidate]:
+    """Scenes covering the chip (its own tile's scenes when there are any), with their date gap."""
+    covering = [s for s in scenes if s.footprint.intersects(chip_area)]
+    own = [s for s in covering if s.mgrs_tile == chip_tile]
+    return [Candidate(s, abs((s.datetime.date() - target).days), chip) for s in (own or covering)]
+
+
+def rank(candidates: list[Candidate], pixel_check: bool) -> list[Candidate]:
+    return sorted(candidates, key=lambda c: (c.cloud_cover(pixel_check), c.days_from_target, c.scene.datetime, c.scene.id))
+
+
+Measure = Callable[[list[Candidate]], None]  # fills nodata_share / cloud_share, reading grouped by scene
+
+
+def usable(c: Candidate, settings: SelectionSettings, cloud_limit: float, allow_nodata: bool = False) -> bool:
+    if not allow_nodata and (c.nodata_share is None or c.nodata_share > 0):
+        return False
+    return not settings.pixel_check or c.cloud_cover(True) <= cloud_limit
+
+
+def eligible(candidates: list[Candidate], settings: SelectionSettings, scene_limit: float) -> list[Candidate]:
+    out = [c for c in candidates if c.scene.cloud_cover <= scene_limit]
+    if settings.pixel_check:
+        out = [c for c in out if c.scene.cloud_cover < DROP_AT_OR_ABOVE or scene_limit >= 100]
+        for c in out:
+            c.trusted = c.scene.cloud_cover < TRUST_BELOW
+    return out
+
+
+def decide(pending: dict, settings: SelectionSettings, measure: Measure) -> None:
+    """Choose for every chip-season in ``pending`` ({key: (Decision, [Candidate])}) in place.
+
+    Without the pixel check candidates are tried in rank order, one round at a time, so each round's
+    reads are grouped by scene across chips. With it every eligible candidate is measured (in one
+    grouped round) and the ranking uses chip-level cloud cover.
+    """
+    steps = [(float(settings.cloud_cover_scene), float(settings.cloud_cover_pixel), False, None)]
+    if settings.on_missing == "best-available":
+        steps += [(100.0, float(settings.cloud_cover_pixel), False, f"cloud_cover_scene {settings.cloud_cover_scene:g} -> 100")]
+        if settings.pixel_check:
+            steps += [(100.0, 100.0, False, f"cloud_cover_pixel {settings.cloud_cover_pixel:g} -> 100")]
+        steps += [(100.0, 100.0, True, "chip window may hold nodata")]
+    open_keys = list(pending)
+    for scene_limit, pixel_limit, allow_nodata, relaxation in steps:
+        if not open_keys:
+            break
+        ranked = {}
+        for key in open_keys:
+            decision, cands = pending[key]
+            if relaxation:
+                decision.relaxed.append(relaxation)
+            ranked[key] = eligible(cands, settings, scene_limit)
+        if settings.pixel_check or allow_nodata:
+            measure([c for key in open_keys for c in ranked[key] if c.nodata_share is None])
+            for key in open_keys:
+                ranked[key] = rank(ranked[key], settings.pixel_check)
+        else:
+            ranked = {k: rank(v, False) for k, v in ranked.items()}
+            position = {k: 0 for k in open_keys}
+            waiting = list(open_keys)
+            while waiting:  # one candidate per chip-season per round, reads grouped by scene
+                batch = {k: ranked[k][position[k]] for k in waiting if position[k] < len(ranked[k])}
+                measure([c for c in batch.values() if c.nodata_share is None])
+                still = []
+                for k, c in batch.items():
+                    position[k] += 1
+                    if not usable(c, settings, pixel_limit):
+                        still.append(k)
+                    else:
+                        ranked[k] = [c] + [x for x in ranked[k] if x is not c]
+                        position[k] = -1
+                waiting = [k for k in still if position[k] < len(ranked[k])]
+        remaining = []
+        for key in open_keys:
+            decision, _ = pending[key]
+            measured = [c for c in ranked[key] if c.nodata_share is not None]
+            decision.candidates_checked = max(decision.candidates_checked, len(measured))
+            if allow_nodata:
+                pool = sorted(measured, key=lambda c: (c.nodata_share, c.cloud_cover(settings.pixel_check), c.days_from_target))
+            else:
+                pool = [c for c in ranked[key] if c.nodata_share is not None and usable(c, settings, pixel_limit)]
+            if pool:
+                decision.chosen = pool[0]
+                # Runners-up in rank order: measured and usable, or not needed to be measured.
+                decision.alternatives = [c for c in ranked[key] if c is not pool[0] and (
+                    c.nodata_share is None or usable(c, settings, pixel_limit, allow_nodata))]
+                decision.reason = None
+            else:
+                remaining.append(key)
+                decision.reason = _why_none(ranked[key], measured, settings, scene_limit)
+        open_keys = remaining
+
+
+def _why_none(ranked: list[Candidate], measured: list[Candidate], settings: SelectionSettings, limit: float) -> str:
+    if not ranked:
+        return f"no scene in the window with scene-level cloud cover <= {limit:g} %"
+    if all((c.nodata_share or 0) > 0 for c in measured):
+        return f"all {len(measured)} candidate scene(s) leave part of the chip without data"
+    return (f"no candidate is clear enough on the chip (pixel check, <= {settings.cloud_cover_pixel:g} % cloud); "
+            f"{len(measured)} checked")
+
+
+def selection_report(records: dict[str, dict]) -> dict:
+    """The summary of every chip-year's selection record (``{chip}_{year}`` -> record)."""
+    report = {"total_processed": len(records), "successful": 0, "skipped": [], "failed": []}
+    for key, rec in sorted(records.items()):
+        if rec.get("status") == "failed":
+            report["failed"].append({"chip": key, "error": rec.get("error", "")})
+            continue
+        missing = [(season, s) for season, s in rec.get("seasons", {}).items() if not s.get("scene_id")]
+        if rec.get("status") == "skipped" or missing:
+            for season, s in missing or [("all", {"reason": rec.get("reason", ""), "candidates_checked": 0})]:
+                report["skipped"].append({"chip": key, "season": season, "reason": s.get("reason", ""),
+                                          "candidates_checked": int(s.get("candidates_checked", 0))})
+        else:
+            report["successful"] += 1
+    return report

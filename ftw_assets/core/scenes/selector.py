@@ -1,0 +1,78 @@
+"""Select scenes for a batch of chip-years: one search per MGRS tile x season window x year, shared by
+all chips of the tile, then chip-window measurements grouped by scene (each scene's cloud layers are
+opened once for all the chips that need them)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import shapely
+
+from ftw_assets.core.scenes import cloudstats
+from ftw_assets.core.scenes.calendar import CalendarDays
+from ftw_assets.core.geometry.grid import ChipGrid, grid_footprint
+from ftw_assets.core.scenes.selection import SEASONS, Candidate, Decision, SelectionSettings, candidates_for, decide
+from ftw_assets.core.scenes.sources import SceneQuery, SceneSource
+
+
+@dataclass
+class ChipYear:
+    chip: str
+    year: int
+    tile: str
+    grid: ChipGrid
+    days: CalendarDays
+
+
+@dataclass
+class BatchResult:
+    decisions: dict[tuple[str, int, str], Decision] = field(default_factory=dict)
+    searches: int = 0
+    reads: int = 0
+    scenes_opened: int = 0
+
+
+def select_batch(chip_years: list[ChipYear], settings: SelectionSettings, source: SceneSource,
+                 workers: int = 4, excluded: dict | None = None, max_rejections: int | None = None) -> BatchResult:
+    """``excluded``: {(chip, year, season): scene ids rejected by cloud refinement}; once a chip-season
+    has more than ``max_rejections`` of them (its re-selections are used up) it gets no other scene."""
+    excluded = excluded or {}
+    result = BatchResult()
+    areas = {(c.chip, c.year): grid_footprint(c.grid) for c in chip_years}
+    groups: dict[tuple, list[ChipYear]] = defaultdict(list)
+    for cy in chip_years:
+        for season in SEASONS:
+            start, end = cy.days.window(season, cy.year, settings.buffer_days)
+            groups[(cy.tile, season, start, end)].append(cy)
+    pending: dict[tuple, tuple[Decision, list[Candidate]]] = {}
+    max_cloud = None if settings.on_missing == "best-available" else float(settings.cloud_cover_scene)
+    for (tile, season, start, end), members in sorted(groups.items(), key=lambda kv: kv[0][:2] + (kv[0][2],)):
+        area = shapely.union_all([areas[(m.chip, m.year)] for m in members]).envelope
+        found = source.search(SceneQuery(start, end, bbox=tuple(area.bounds), max_cloud_cover=max_cloud))
+        result.searches += 1
+        for m in members:
+            target = m.days.target(season, m.year)
+            cands = candidates_for(found.scenes, m.chip, areas[(m.chip, m.year)], tile, target)
+            rejected = excluded.get((m.chip, m.year, season), set())
+            decision = Decision(season, target)
+            if max_rejections is not None and len(rejected) > max_rejections:
+                decision.reason = (f"cloud refinement rejected {len(rejected)} scene(s) for this chip "
+                                   f"({', '.join(sorted(rejected))}); its {max_rejections} re-selection(s) are used up")
+                result.decisions[(m.chip, m.year, season)] = decision
+                continue
+            pending[(m.chip, m.year, season)] = (decision, [c for c in cands if c.scene.id not in rejected])
+    grids = {cy.chip: cy.grid for cy in chip_years}
+
+    def measure(cands: list[Candidate]) -> None:
+        wanted = [(c.chip, grids[c.chip], c.scene, settings.pixel_check and not c.trusted) for c in cands]
+        found = cloudstats.measure(wanted, settings.cloud_probability_threshold, source.href_for_read,
+                                   source.policy, workers)
+        for c in cands:
+            c.nodata_share, c.cloud_share = found[(c.chip, c.scene.id)]
+        result.reads += len(cands)
+        result.scenes_opened += len({c.scene.id for c in cands})
+
+    decide(pending, settings, measure)
+    result.decisions.update({key: decision for key, (decision, _) in pending.items()})
+    return result

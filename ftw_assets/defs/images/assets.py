@@ -1,0 +1,97 @@
+"""clipped_images: the planting and harvest images of each chip-year, on the masks' pixel grid."""
+
+import json
+
+import dagster as dg
+
+from ftw_assets.batch import chip_years, for_each_chip_year
+from ftw_assets.core.atomic import write_text
+from ftw_assets.core.raster.clip import ClipRequest, ImageSettings, clip_batch, failure_url, image_stats, write_clip
+from ftw_assets.core.errors import FtwError
+from ftw_assets.core.geometry.grid import grid_for_chip, read_chip_table
+from ftw_assets.core.dataset.records import IMAGES_RECORD, SELECTION_RECORD, all_records, read_record, write_record
+from ftw_assets.core.scenes.model import scene_from_dict
+from ftw_assets.core.scenes.selection import SEASONS, SelectionSettings
+from ftw_assets.core.stac.items import add_image_assets, write_item
+from ftw_assets.core.raster.thumbnail import data_uri, write_thumbnail
+from ftw_assets.core.stac.validation import validate_stac
+from ftw_assets.partitions import chip_year_backfill, chip_year_partitions
+from ftw_assets.resources import DatasetResource
+from ftw_assets.resources import SceneSourceResource
+from ftw_assets.defs.scenes.selection import selected_scenes
+from ftw_assets.core.reports.downloads import download_report
+from ftw_assets.defs.images.config import ImagesConfig
+
+RGB = ("red", "green", "blue")
+
+
+@dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill, deps=[selected_scenes],
+          group_name="images", kinds={"cog"})
+def clipped_images(context: dg.AssetExecutionContext, config: ImagesConfig, dataset: DatasetResource,
+                   scene_source: SceneSourceResource) -> None:
+    """Cut every chip-season of the run from its scene (scene-major: one open per scene and band for all
+    chips), write the COG and an RGB thumbnail, and add both to the season's child item."""
+    settings, layout = dataset.settings(), dataset.layout()
+    images = config.apply(ImageSettings.load(layout.output_dir))
+    selection = SelectionSettings.load(layout.output_dir, settings.stac_host, settings.collection)
+    source = scene_source.open_for_selection(selection)
+    chips = read_chip_table(layout.chips_parquet)
+    requests, records = [], {}
+    for chip, year in chip_years(context):
+        records[(chip, year)] = read_record(layout, chip, year, SELECTION_RECORD)
+        grid = grid_for_chip(chips.loc[chip], settings.chip_size_px)
+        for season, chosen in (records[(chip, year)] or {}).get("seasons", {}).items():
+            if chosen.get("scene") and layout.season_item_json(chip, year, season).exists():
+                requests.append(ClipRequest((chip, year, season), grid, scene_from_dict(chosen["scene"])))
+    clips, stats = clip_batch(requests, images.bands, source.href_for_read, source.policy, images.num_workers)
+    context.log.info(f"{len(clips)} chip-season image(s) from {stats.scenes} scene(s): {stats.band_opens} band opens, "
+                     f"{stats.windows} windows")
+    by_chip = {}
+    for clip in clips:
+        by_chip.setdefault(clip.request.key[:2], {})[clip.request.key[2]] = clip
+
+    def work(chip: str, year: int) -> dict:
+        if records[(chip, year)] is None:
+            raise FtwError(f"no scene selection for {chip}|{year}: materialize selected_scenes for it first")
+        record, meta, errors = {"bands": list(images.bands), "seasons": {}}, {}, []
+        for season in SEASONS:
+            clip = by_chip.get((chip, year), {}).get(season)
+            if clip is None:
+                continue
+            if clip.error:
+                record["seasons"][season] = {"status": "failed", "url": failure_url(clip), "error": clip.error}
+                errors.append(f"{season}: {clip.error}")
+                continue
+            image = write_clip(clip, layout.chip_file(chip, year, f"{season}_image_s2.tif"))
+            thumb = None
+            if all(b in images.bands for b in RGB):
+                rgb = clip.data[[images.bands.index(b) for b in RGB]]
+                thumb = write_thumbnail(layout.chip_file(chip, year, f"{season}_image_s2.png"), rgb)
+            found = image_stats(clip.data, images.bands)
+            item_path = layout.season_item_json(chip, year, season)
+            item = add_image_assets(json.loads(item_path.read_text()), image.name, thumb.name if thumb else None,
+                                    images.bands, {"ftw:bands": list(images.bands),
+                                                   "ftw:boa_offset_removed": clip.request.scene.boa_offset,
+                                                   "ftw:resampling": clip.resampling,
+                                                   "ftw:reprojected": clip.reprojected,
+                                                   "ftw:nodata_share": found["nodata_share"]})
+            validate_stac(item)
+            write_item(item, item_path)
+            record["seasons"][season] = {"status": "written", "image": image.name, "scene_id": clip.request.scene.id,
+                                         "reprojected": clip.reprojected, **found}
+            meta[f"{season}_scene"] = clip.request.scene.id
+            meta[f"{season}_cloud_cover"] = item["properties"].get("eo:cloud_cover")
+            meta[f"{season}_nodata_share"] = found["nodata_share"]
+            if thumb:
+                meta[f"{season}_thumbnail"] = dg.MetadataValue.md(f"![{season} {chip}]({data_uri(thumb)})")
+        record["status"] = "failed" if errors else "written"
+        write_record(layout, chip, year, IMAGES_RECORD, record)
+        if errors:
+            raise FtwError(f"{chip}|{year}: " + "; ".join(errors))
+        return meta
+
+    try:
+        for_each_chip_year(context, work)
+    finally:
+        report = download_report(all_records(layout, IMAGES_RECORD))
+        write_text(layout.download_report, json.dumps(report, indent=2) + "\n")
