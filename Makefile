@@ -4,10 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := data/demo
+STAC_BROWSER := $(VENV)/share/ftw-assets/stac-browser/ftw-stac-browser.json
 
-.PHONY: install demo test bench ui validate clean
+.PHONY: install stac-browser train-stack ftw-fit demo test bench ui validate clean
 
-install: $(STAMP)
+install: $(STAMP) $(STAC_BROWSER)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +16,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Radiant Earth's STAC Browser for `ftwd browse`, built from its npm package (needs node and npm; made once).
+stac-browser: $(STAC_BROWSER)
+$(STAC_BROWSER): $(STAMP) ftw_assets/core/stac/browser.py
+	$(BIN)/python -m ftw_assets.core.stac.browser install
+
 demo: install
 	$(BIN)/ftwd demo $(DEMO_DIR)
+
+# The FTW training stack (torch CPU, torchgeo, ftw-tools), then one short epoch of `ftw model fit` on the
+# demo dataset exported in the FTW layout (a tiny model with random weights; nothing is downloaded).
+train-stack: install
+	bash ftw_assets_tests/train_stack.sh $(BIN)/python
+
+ftw-fit: train-stack demo
+	$(BIN)/ftwd export $(DEMO_DIR) data/ftw --format ftw --country austria
+	$(BIN)/ftw model fit -c ftw_assets/core/export/ftw_fit_config.yaml -- \
+	  --data.dict_kwargs.root=data/ftw --trainer.default_root_dir=data/ftw-fit-logs
 
 test: install
 	$(BIN)/python -m pytest
@@ -34,4 +50,4 @@ ui: install
 	$(BIN)/ftwd ui $(DEMO_DIR)
 
 clean:
-	rm -rf $(DEMO_DIR) data/demo_fields.gpkg data/demo_calendar data/bench
+	rm -rf $(DEMO_DIR) data/demo_fields.gpkg data/demo_calendar data/bench data/ftw data/ftw-fit-logs

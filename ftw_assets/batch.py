@@ -11,21 +11,20 @@ from typing import Callable
 
 import dagster as dg
 
-from ftw_assets.partitions import split_key
+from ftw_assets.core.dataset.chip_year import ChipYear
 
 
-def chip_years(context: dg.AssetExecutionContext) -> list[tuple[str, int]]:
-    return [split_key(k) for k in context.partition_keys]
+def chip_years(context: dg.AssetExecutionContext) -> list[ChipYear]:
+    return [ChipYear.parse(k) for k in context.partition_keys]
 
 
-def for_each_chip_year(context: dg.AssetExecutionContext, work: Callable[[str, int], dict]) -> dict[str, dict]:
+def for_each_chip_year(context: dg.AssetExecutionContext, work: Callable[[ChipYear], dict]) -> dict[str, dict]:
     done: dict[str, dict] = {}
     failed: dict[str, str] = {}
     keys = list(context.partition_keys)
     for key in keys:
-        chip, year = split_key(key)
         try:
-            done[str(key)] = work(chip, year)
+            done[str(key)] = work(ChipYear.parse(key))
         except Exception as err:  # one chip's failure must not lose the others' work
             failed[str(key)] = f"{type(err).__name__}: {err}"
             context.log.error(f"{context.asset_key.to_user_string()} {key} failed: {failed[str(key)]}")

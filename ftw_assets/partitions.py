@@ -10,6 +10,8 @@ import warnings
 
 import dagster as dg
 
+from ftw_assets.core.dataset.chip_year import ChipYear
+
 # BackfillPolicy is marked beta; it is how batched runs work, so do not warn on every import.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
@@ -26,9 +28,9 @@ chip_year_backfill = dg.BackfillPolicy.multi_run(max_partitions_per_run=CHIPS_PE
 
 
 def partition_key(chip: str, year: int) -> str:
-    return f"{chip}|{int(year)}"
+    return ChipYear(chip, year).key
 
 
 def split_key(key: str) -> tuple[str, int]:
-    chip, year = str(key).split("|")
-    return chip, int(year)
+    chip_year = ChipYear.parse(key)
+    return chip_year.chip, chip_year.year

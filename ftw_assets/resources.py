@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
-
-from typing import Optional
+from pydantic import Field
 
 from ftw_assets.core.dataset.settings import DatasetSettings
 from ftw_assets.core.dataset.layout import Layout
@@ -34,11 +34,16 @@ class SceneSourceResource(dg.ConfigurableResource):
     """Where scenes come from. Unset fields fall back to the dataset's ``dataset.json``
     (``--stac-host`` / ``--collection`` of ``ftwd create-dataset``)."""
 
-    stac_host: Optional[str] = None
-    collection: Optional[str] = None
-    attempts: int = 4
-    backoff_s: float = 0.5
-    timeout_s: float = 30.0
+    stac_host: Optional[str] = Field(
+        default=None, description=f"{DatasetSettings.describe('stac_host')} Unset: the dataset's (FTW_STAC_HOST).")
+    collection: Optional[str] = Field(
+        default=None, description=f"{DatasetSettings.describe('collection')} Unset: the dataset's (FTW_COLLECTION).")
+    attempts: int = Field(default=RetryPolicy.attempts,
+                          description="HTTP attempts per request, the first included (FTW_HTTP_ATTEMPTS).")
+    backoff_s: float = Field(default=RetryPolicy.backoff_s,
+                             description="Seconds before the first retry, doubling after each (FTW_HTTP_BACKOFF_S).")
+    timeout_s: float = Field(default=RetryPolicy.timeout_s,
+                             description="Timeout of one HTTP request in seconds (FTW_HTTP_TIMEOUT_S).")
 
     def policy(self) -> RetryPolicy:
         return RetryPolicy(attempts=self.attempts, backoff_s=self.backoff_s, timeout_s=self.timeout_s)
@@ -53,7 +58,8 @@ class SceneSourceResource(dg.ConfigurableResource):
 class DatasetResource(dg.ConfigurableResource):
     """The dataset folder; its ``dataset.json`` holds the create-dataset parameters."""
 
-    output_dir: str
+    output_dir: str = Field(description="The dataset folder: holds dataset.json, the catalog, ftw.duckdb and "
+                                        "dagster_home (FTW_OUTPUT_DIR).")
 
     def settings(self) -> DatasetSettings:
         return DatasetSettings.load(Path(self.output_dir))
@@ -76,7 +82,8 @@ def build_resources(output_dir: Path) -> dict:
         "scene_source": SceneSourceResource(
             stac_host=os.environ.get("FTW_STAC_HOST") or None, collection=os.environ.get("FTW_COLLECTION") or None,
             # The HTTP retry budget: attempts per request, first backoff (doubling), timeout per request.
-            attempts=int(os.environ.get("FTW_HTTP_ATTEMPTS", 4)), backoff_s=float(os.environ.get("FTW_HTTP_BACKOFF_S", 0.5)),
-            timeout_s=float(os.environ.get("FTW_HTTP_TIMEOUT_S", 30)),
+            attempts=int(os.environ.get("FTW_HTTP_ATTEMPTS", RetryPolicy.attempts)),
+            backoff_s=float(os.environ.get("FTW_HTTP_BACKOFF_S", RetryPolicy.backoff_s)),
+            timeout_s=float(os.environ.get("FTW_HTTP_TIMEOUT_S", RetryPolicy.timeout_s)),
         ),
     }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, NamedTuple
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -20,7 +20,9 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from ftw_assets.core.atomic import sweep_temp_files
 from ftw_assets.core.raster.windows import RETRIES
 from ftw_assets.core.dataset.layout import Layout
-from ftw_assets.partitions import CHIPS, CHIPS_PER_RUN, YEARS, partition_key
+from ftw_assets.core.dataset.chip_year import ChipYear
+from ftw_assets.core.dataset.settings import DatasetSettings
+from ftw_assets.partitions import CHIPS, CHIPS_PER_RUN, YEARS
 
 DAGSTER_YAML = """# Written by ftw_assets: the dataset's own Dagster instance (run and event history).
 telemetry:
@@ -70,19 +72,36 @@ def open_instance(layout: Layout) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(home))
 
 
+def dataset_layout(output_dir: Path) -> Layout:
+    output_dir = Path(output_dir).resolve()
+    return Layout(output_dir, DatasetSettings.load(output_dir).name)
+
+
 def chip_year_keys(instance: dg.DagsterInstance) -> tuple[list[str], list[str]]:
     return list(instance.get_dynamic_partitions(CHIPS)), list(instance.get_dynamic_partitions(YEARS))
 
 
-def plan_runs(
-    chips: list[str], years: list[str], assets: list[dg.AssetKey], done: dict[dg.AssetKey, set[str]], batch: int
-) -> list[tuple[list[dg.AssetKey], str, str, int]]:
-    """Group missing (asset, chip-year) pairs into runs: (assets, first key, last key, count).
+class PlannedRun(NamedTuple):
+    """One run: the assets, the first and last partition key of its contiguous range, and its size."""
 
-    ``assets`` is a chain in dependency order; a chip-year missing one asset also reruns the
-    assets after it. Each run covers a contiguous range of chips in registration order for one
-    year, so Dagster's partition-range tags describe it exactly.
+    assets: list
+    first: str
+    last: str
+    count: int
+
+
+def plan_runs(
+    chips: list[str], years: list[str], assets: list[dg.AssetKey], done: dict[dg.AssetKey, set[str]], batch: int,
+    closure: dict[dg.AssetKey, list[dg.AssetKey]] | None = None,
+) -> list[PlannedRun]:
+    """Group missing (asset, chip-year) pairs into runs over contiguous chip ranges of one year.
+
+    ``assets`` is a chain in dependency order; a chip-year missing an asset also reruns what
+    ``closure`` lists for it (its downstream assets in the chain; without a closure, every asset
+    after it). Each run covers a contiguous range of chips in registration order for one year, so
+    Dagster's partition-range tags describe it exactly.
     """
+    closure = closure or {a: assets[i:] for i, a in enumerate(assets)}
     runs = []
     for year in years:
         current: tuple | None = None
@@ -90,12 +109,13 @@ def plan_runs(
 
         def flush():
             if members:
-                runs.append((list(current), partition_key(members[0], year), partition_key(members[-1], year), len(members)))
+                runs.append(PlannedRun(list(current), ChipYear(members[0], year).key, ChipYear(members[-1], year).key,
+                                       len(members)))
 
         for chip in chips:
-            key = partition_key(chip, year)
-            first_missing = next((i for i, a in enumerate(assets) if key not in done[a]), None)
-            needed = tuple(assets[first_missing:]) if first_missing is not None else None
+            key = ChipYear(chip, year).key
+            wanted = {b for a in assets if key not in done[a] for b in closure[a]}
+            needed = tuple(a for a in assets if a in wanted) or None
             if needed != current or len(members) >= batch:
                 flush()
                 current, members = needed, []
@@ -131,6 +151,7 @@ def materialize_missing(
     after: list[dg.AssetKey] = (),
     redo: tuple[dg.AssetKey, ...] = (),
     checks: tuple[dg.AssetCheckKey, ...] = (),
+    closure: dict[dg.AssetKey, list[dg.AssetKey]] | None = None,
 ) -> Summary:
     summary = Summary()
     removed = sweep_temp_files(Path(instance.root_directory).parent)  # the dataset folder holds dagster_home
@@ -151,7 +172,7 @@ def materialize_missing(
     chips, years = chip_year_keys(instance)
     # ``redo``: assets whose every partition is done again (e.g. selection with changed options).
     done = {a: set() if a in redo else set(map(str, instance.get_materialized_partitions(a))) for a in partitioned}
-    plan = plan_runs(chips, years, partitioned, done, batch)
+    plan = plan_runs(chips, years, partitioned, done, batch, closure)
     total = sum(n for *_, n in plan)
     echo(f"{len(chips)} chips x {len(years)} year(s): {total} chip-years need work, in {len(plan)} run(s)")
     for i, (assets, first, last, n) in enumerate(plan, start=1):
@@ -190,7 +211,9 @@ def _execute(job, instance, assets, first, last, n, checks: set | None = None, e
     # Asset runs carry no checks (they scan the whole dataset, unpartitioned); check runs carry no assets.
     result = job.get_subset(asset_selection=set(assets), asset_check_selection=checks or set()).execute_in_process(
         instance=instance, tags={**tags, **(extra_tags or {}), "ftw/launched_by": "ftwd"}, run_config=QUIET,
-        raise_on_error=False
+        raise_on_error=False,
+        # Recorded in the run, so the UI's runs list shows the target as for its own runs.
+        asset_selection=list(assets) or None,
     )
     errors = []
     for evaluation in result.get_asset_check_evaluations() if checks else []:
@@ -218,7 +241,7 @@ def _line(o: RunOutcome, label) -> str:
 def partition_status(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict[str, dict[str, int]]:
     """Per chip-year asset: materialized, failed, in progress and missing partitions, from the instance."""
     chips, years = chip_year_keys(instance)
-    keys = [partition_key(c, y) for y in years for c in chips]
+    keys = [ChipYear(c, y).key for y in years for c in chips]
     graph = defs.resolve_asset_graph()
     out = {}
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
@@ -251,9 +274,18 @@ def last_errors(instance: dg.DagsterInstance, limit: int = 5) -> list[str]:
     return errors
 
 
-def fill_plan(instance: dg.DagsterInstance, chain: list[dg.AssetKey], batch: int = CHIPS_PER_RUN):
-    """Runs (contiguous chip ranges, ``batch`` chip-years each) for the chip-years of ``chain`` that are
-    missing or failed: what ``ftwd``, the fill schedule and a UI backfill all do."""
+def missing_plan(instance: dg.DagsterInstance, chain: list[dg.AssetKey], batch: int = CHIPS_PER_RUN,
+                 closure: dict[dg.AssetKey, list[dg.AssetKey]] | None = None) -> list[PlannedRun]:
+    """Runs for the chip-years of ``chain`` that are missing or failed."""
     chips, years = chip_year_keys(instance)
     done = {a: set(map(str, instance.get_materialized_partitions(a))) for a in chain}
-    return plan_runs(chips, years, chain, done, batch)
+    return plan_runs(chips, years, chain, done, batch, closure)
+
+
+def targets_plan(instance: dg.DagsterInstance, targets: Iterable[ChipYear], chain: list[dg.AssetKey],
+                 batch: int = CHIPS_PER_RUN) -> list[PlannedRun]:
+    """Runs doing ``chain`` again for exactly the ``targets`` chip-years."""
+    chips, years = chip_year_keys(instance)
+    wanted = {t.key for t in targets}
+    everything = {ChipYear(c, y).key for c in chips for y in years}
+    return plan_runs(chips, years, chain, {a: everything - wanted for a in chain}, batch)

@@ -1,16 +1,11 @@
+"""Fixtures shared across the test packages; plain helpers are in helpers.py."""
+
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
-
-
-def shared_file(*parts: str) -> Path:
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs the real test data at {path} (../shared beside the checkout); not present here")
-    return path
+from ftw_assets_tests.helpers import REPO, SHARED, demo_dataset, materialize, shared_file
 
 
 @pytest.fixture
@@ -21,6 +16,31 @@ def flanders() -> Path:
 @pytest.fixture
 def denmark() -> Path:
     return shared_file("fields", "dk_2024_fiboa_0_2.parquet")
+
+
+@pytest.fixture(scope="module")
+def demo_inputs(tmp_path_factory) -> tuple[Path, Path]:
+    """(demo fields, crop calendar folder): the real calendar from ../shared when present, else the
+    demo excerpt, which holds the same values at the demo chips."""
+    from ftw_assets.demo.world import write_demo_calendar, write_demo_fields
+
+    root = tmp_path_factory.mktemp("demo-inputs")
+    calendar = SHARED / "crop_calendar"
+    if not (calendar / "sc-sos-3x3-v2-cog.tiff").exists():
+        calendar = write_demo_calendar(root / "calendar")  # the same values at the demo pixels
+    return write_demo_fields(root / "fields.gpkg"), calendar
+
+
+@pytest.fixture
+def demo_chips(tmp_path):
+    """The demo dataset with field_boundaries and chip_registry materialized on an ephemeral instance,
+    so its 8 chips and the year are registered partitions: yields (layout, instance)."""
+    from ftw_assets.defs.chips.assets import chip_registry, field_boundaries
+
+    layout = demo_dataset(tmp_path / "ds")
+    with dg.DagsterInstance.ephemeral() as instance:
+        materialize(layout, [field_boundaries, chip_registry], instance)
+        yield layout, instance
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import shapely
 from shapely import affinity
 
 from ftw_assets.demo.world import make_demo_fields, write_demo_calendar
-from ftw_assets_tests.test_create_dataset import ftwd
+from ftw_assets_tests.helpers import ftwd
 
 DEMO = make_demo_fields().head(12)  # 12 parcels near 48.1 N, 16.05 E (UTM 33N)
 

@@ -14,12 +14,7 @@ import rasterio
 
 from ftw_assets.core.raster.cog import is_valid_cog
 from ftw_assets.core.stac.validation import validate_stac
-
-FTWD = [sys.executable, "-m", "ftw_assets.cli"]
-
-
-def ftwd(*args, cwd=None):
-    return subprocess.run([*FTWD, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+from ftw_assets_tests.helpers import ftwd
 
 
 def _materialization_count(home: Path) -> int:

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from ftw_assets_tests.defs.scenes.test_selection import inputs  # noqa: F401 (fixture)
-
 NOT_COMPARED = ("dagster_home", "ftw.duckdb")
 
 
@@ -39,24 +37,24 @@ def check_consistent(out: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory, archive_parquet, inputs):  # noqa: F811
-    fields, calendar = inputs
+def clean(tmp_path_factory, archive_parquet, demo_inputs):
+    fields, calendar = demo_inputs
     out = tmp_path_factory.mktemp("clean") / "out"
     run = subprocess.run(command(out, fields, calendar, archive_parquet), capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     return out, manifest(out)
 
 
-def test_two_clean_runs_are_identical(tmp_path, clean, archive_parquet, inputs):  # noqa: F811
-    fields, calendar = inputs
+def test_two_clean_runs_are_identical(tmp_path, clean, archive_parquet, demo_inputs):
+    fields, calendar = demo_inputs
     run = subprocess.run(command(tmp_path / "out", fields, calendar, archive_parquet), capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     first, second = clean[1], manifest(tmp_path / "out")
     assert len(first) == 123 and first == second  # 8 chip-years: masks, items, images, thumbnails, records
 
 
-def test_sigkill_mid_run_then_resume(tmp_path, clean, archive_parquet, inputs):  # noqa: F811
-    fields, calendar = inputs
+def test_sigkill_mid_run_then_resume(tmp_path, clean, archive_parquet, demo_inputs):
+    fields, calendar = demo_inputs
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(command(out, fields, calendar, archive_parquet), stdout=subprocess.PIPE, text=True, env=env)
@@ -76,8 +74,8 @@ def test_sigkill_mid_run_then_resume(tmp_path, clean, archive_parquet, inputs): 
     assert manifest(out) == clean[1]
 
 
-def test_kill_while_writing_the_catalog_index_then_resume(tmp_path, clean, archive_parquet, inputs):  # noqa: F811
-    fields, calendar = inputs
+def test_kill_while_writing_the_catalog_index_then_resume(tmp_path, clean, archive_parquet, demo_inputs):
+    fields, calendar = demo_inputs
     out = tmp_path / "out"
     env = {**os.environ, "FTW_CRASH_BEFORE_RENAME": "items.parquet"}
     crashed = subprocess.run(command(out, fields, calendar, archive_parquet), capture_output=True, text=True, env=env)
@@ -117,11 +115,11 @@ def _api_command(out, fields, calendar, url, collection, images=True):
             "--chips-per-run", "4"]
 
 
-def test_steady_faults_end_to_end_give_the_clean_dataset(tmp_path, archive_parquet, cog_server, stac_api, inputs,
-                                                          monkeypatch):  # noqa: F811
+def test_steady_faults_end_to_end_give_the_clean_dataset(tmp_path, archive_parquet, cog_server, stac_api, demo_inputs,
+                                                          monkeypatch):
     from ftw_assets_tests.servers.harness import FaultProxy
 
-    fields, calendar = inputs
+    fields, calendar = demo_inputs
     api_proxy, cog_proxy = FaultProxy(stac_api.port), FaultProxy(cog_server.port)
     monkeypatch.setenv("FTW_HTTP_ATTEMPTS", "6")
     monkeypatch.setenv("FTW_HTTP_BACKOFF_S", "0.1")
@@ -148,11 +146,11 @@ def test_steady_faults_end_to_end_give_the_clean_dataset(tmp_path, archive_parqu
         cog_proxy.stop()
 
 
-def test_one_host_down_fails_only_what_needs_it(tmp_path, archive_parquet, cog_server, stac_api, inputs,
-                                                monkeypatch):  # noqa: F811
+def test_one_host_down_fails_only_what_needs_it(tmp_path, archive_parquet, cog_server, stac_api, demo_inputs,
+                                                monkeypatch):
     from ftw_assets_tests.servers.harness import FaultProxy
 
-    fields, calendar = inputs
+    fields, calendar = demo_inputs
     spring, autumn = FaultProxy(cog_server.port), FaultProxy(cog_server.port)
     monkeypatch.setenv("FTW_HTTP_ATTEMPTS", "2")
     monkeypatch.setenv("FTW_HTTP_BACKOFF_S", "0.05")

@@ -6,13 +6,12 @@ import dagster as dg
 
 from ftw_assets.defs.catalog.assets import stac_catalog
 from ftw_assets.defs.chips.assets import chip_grid, chip_registry, field_boundaries
-from ftw_assets.core.dataset.settings import DatasetSettings
-from ftw_assets.core.dataset.layout import Layout
-from ftw_assets.demo.world import DEMO_YEAR, write_demo_fields
+from ftw_assets.demo.world import DEMO_YEAR
 from ftw_assets.definitions import build_defs
 from ftw_assets.defs.masks.assets import masks
 from ftw_assets.partitions import partition_key
 from ftw_assets.runner import materialize_missing, open_instance, plan_runs
+from ftw_assets_tests.helpers import demo_dataset
 
 UNPARTITIONED = [field_boundaries.key, chip_registry.key]
 
@@ -31,13 +30,9 @@ def test_plan_groups_contiguous_chips_and_reruns_downstream():
 
 
 def test_failed_chip_is_the_only_one_left_to_redo(tmp_path):
-    out = tmp_path / "demo"
-    out.mkdir()
-    fields = write_demo_fields(tmp_path / "fields.gpkg")
-    DatasetSettings(fields=str(fields), name="demo", year=DEMO_YEAR).check().save(out)
-    layout = Layout(out, "demo")
+    layout = demo_dataset(tmp_path / "demo", name="demo")
     instance = open_instance(layout)
-    defs = build_defs(out)
+    defs = build_defs(layout.output_dir)
     lines = []
     first = materialize_missing(defs, instance, UNPARTITIONED, [chip_grid.key, masks.key], batch=50, echo=lines.append)
     assert not first.failed

@@ -1,22 +1,13 @@
 """`ftwd ui` serves the Dagster UI on 127.0.0.1 over the dataset's own instance."""
 
-import contextlib
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
 from ftw_assets.demo.world import write_demo_fields
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ftw_assets_tests.helpers import running_ui
 
 
 def _graphql(port: int, query: str) -> dict:
@@ -24,31 +15,6 @@ def _graphql(port: int, query: str) -> dict:
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.load(resp)["data"]
-
-
-@contextlib.contextmanager
-def running_ui(out):
-    """`ftwd ui OUT` on a free port, waited for until it answers, stopped afterwards; yields the port."""
-    port = _free_port()
-    ui = subprocess.Popen([sys.executable, "-m", "ftw_assets.cli", "ui", str(out), "--port", str(port)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the UI did not come up within 120 s"
-                assert ui.poll() is None, "ftwd ui exited early"
-                time.sleep(1)
-        yield port
-    finally:
-        os.killpg(ui.pid, signal.SIGINT)
-        try:
-            ui.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(ui.pid, signal.SIGKILL)
 
 
 def test_ui_shows_the_cli_history(tmp_path):
@@ -61,7 +27,7 @@ def test_ui_shows_the_cli_history(tmp_path):
         nodes = _graphql(port, "{ assetNodes { assetKey { path } } }")["assetNodes"]
         assert sorted(n["assetKey"]["path"][0] for n in nodes) == [
             "chip_grid", "chip_registry", "clipped_images", "cloud_refinement", "crop_calendar", "field_boundaries",
-            "masks", "qa_report", "scene_inventory", "selected_scenes", "stac_catalog"]
+            "masks", "qa_report", "scene_inventory", "selected_scenes", "stac_catalog", "training_export"]
         repos = _graphql(port, "{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors { name "
                                "sensorState { status } } } } } }")["repositoriesOrError"]["nodes"]
         sensors = {s["name"]: s["sensorState"]["status"] for r in repos for s in r["sensors"]}

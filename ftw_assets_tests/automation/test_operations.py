@@ -8,8 +8,7 @@ from ftw_assets.core.dataset.layout import Layout
 from ftw_assets.automation.schedules import fill_missing_chip_years
 from ftw_assets.resources import DatasetResource
 from ftw_assets.runner import open_instance
-from ftw_assets_tests.defs.scenes.test_selection import inputs  # noqa: F401 (fixture)
-from ftw_assets_tests.test_create_dataset import ftwd
+from ftw_assets_tests.helpers import ftwd
 
 
 def schedule_requests(out):
@@ -19,8 +18,8 @@ def schedule_requests(out):
         return fill_missing_chip_years(context)
 
 
-def test_status_schedule_and_a_new_year(tmp_path, archive_parquet, inputs):  # noqa: F811
-    fields, calendar = inputs
+def test_status_schedule_and_a_new_year(tmp_path, archive_parquet, demo_inputs):
+    fields, calendar = demo_inputs
     out = tmp_path / "out"
     failing = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
                    "--select-images", "--crop-calendar-dir", calendar, "--buffer-days", "0", "--on-missing", "fail")
@@ -54,11 +53,11 @@ def test_status_schedule_and_a_new_year(tmp_path, archive_parquet, inputs):  # n
     assert bad.returncode == 2 and "before Sentinel-2 L2A" in bad.stderr
 
 
-def test_qa_report_release_and_doctor(tmp_path, archive_parquet, inputs):  # noqa: F811
+def test_qa_report_release_and_doctor(tmp_path, archive_parquet, demo_inputs):
     import json
     import tarfile
 
-    fields, calendar = inputs
+    fields, calendar = demo_inputs
     out = tmp_path / "out"
     built = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
                  "--download-images", "--crop-calendar-dir", calendar)

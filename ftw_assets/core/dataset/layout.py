@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftw_assets.core.atomic import inside
+from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.geometry.grid import parse_chip_id
 
 
@@ -51,10 +52,10 @@ class Layout:
 
     def chip_dir(self, chip: str, year: int) -> Path:
         parse_chip_id(chip)  # only grid-made ids name folders
-        return inside(self.catalog_dir, self.catalog_dir / f"{chip}_{int(year)}")
+        return inside(self.catalog_dir, self.catalog_dir / ChipYear(chip, year).stem)
 
     def chip_file(self, chip: str, year: int, suffix: str) -> Path:
-        return inside(self.catalog_dir, self.chip_dir(chip, year) / f"{chip}_{int(year)}_{suffix}")
+        return inside(self.catalog_dir, self.chip_dir(chip, year) / f"{ChipYear(chip, year).stem}_{suffix}")
 
     @property
     def state_dir(self) -> Path:
@@ -63,7 +64,7 @@ class Layout:
 
     def state_file(self, chip: str, year: int, name: str) -> Path:
         parse_chip_id(chip)
-        return inside(self.state_dir, self.state_dir / f"{chip}_{int(year)}" / name)
+        return inside(self.state_dir, self.state_dir / ChipYear(chip, year).stem / name)
 
     @property
     def selection_report(self) -> Path:
@@ -80,7 +81,7 @@ class Layout:
     def season_item_json(self, chip: str, year: int, season: str) -> Path:
         if season not in ("planting", "harvest"):
             raise ValueError(f"unknown season {season!r}")
-        return inside(self.catalog_dir, self.chip_dir(chip, year) / f"{chip}_{int(year)}_{season}_s2.json")
+        return inside(self.catalog_dir, self.chip_dir(chip, year) / f"{ChipYear(chip, year).stem}_{season}_s2.json")
 
     def item_json(self, chip: str, year: int) -> Path:
-        return inside(self.catalog_dir, self.chip_dir(chip, year) / f"{chip}_{int(year)}.json")
+        return inside(self.catalog_dir, self.chip_dir(chip, year) / f"{ChipYear(chip, year).stem}.json")

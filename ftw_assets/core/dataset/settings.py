@@ -7,38 +7,44 @@ folder.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from ftw_assets.core.atomic import write_text
+from pydantic import Field
+
 from ftw_assets.core.errors import InputError
 from ftw_assets.core.geometry.grid import SPLIT_TYPES, check_cell_km, parse_split_percents
 from ftw_assets.core.raster.masks import MASK_TYPES, parse_mask_types
+from ftw_assets.core.scenes.sources import STAC_HOST_HELP
+from ftw_assets.core.settings import Settings
 
 SETTINGS_FILE = "dataset.json"
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
-@dataclass
-class DatasetSettings:
+class DatasetSettings(Settings):
     """Parameters of one dataset (the ``ftwd create-dataset`` options)."""
 
-    fields: str
-    name: str = "ftw"
-    year: int | None = None
-    min_coverage: float = 0.01
-    split_type: str = "random-uniform"
-    split_percents: str = "80,10,10"
-    mask_types: list[str] = field(default_factory=lambda: list(MASK_TYPES))
-    presence_only: bool = False
-    chip_size_px: int | None = None
-    cell_km: int = 2
-    seed: int = 42
-    stac_host: str = "earthsearch"
-    collection: str | None = None
+    FILE = SETTINGS_FILE
 
-    def check(self) -> "DatasetSettings":
+    fields: str = Field(description="The field-boundary file (any vector file with field polygons), stored absolute.")
+    name: str = Field("ftw", description="Dataset name; the catalog folder is NAME-chips.")
+    year: int | None = Field(None, description="Season year. Default: the most common year of the fields' "
+                                               "determination_datetime.")
+    min_coverage: float = Field(0.01, description="Keep cells whose area is at least this percent covered by fields.")
+    split_type: str = Field("random-uniform", description="random-uniform per chip, block3x3 per 3x3 block of cells, "
+                                                          "or predefined from the fields' split column.")
+    split_percents: str = Field("80,10,10", description="train,val,test percentages.")
+    mask_types: list[str] = Field(default_factory=lambda: list(MASK_TYPES), description="Comma-separated masks to write.")
+    presence_only: bool = Field(False, description="Labels mark present fields only: background becomes 3 (unknown).")
+    chip_size_px: int | None = Field(None, description="Pad each chip to this many 10 m pixels around the cell centre "
+                                                       "(default: the cell, 200 px for 2 km).")
+    cell_km: int = Field(2, description="Grid cell size in km.")
+    seed: int = Field(42, description="Seed for the random splits.")
+    stac_host: str = Field("earthsearch", description=f"Scene source: {STAC_HOST_HELP}.")
+    collection: str | None = Field(None, description="STAC collection (default sentinel-2-c1-l2a on EarthSearch, "
+                                                     "sentinel-2-l2a on Planetary Computer).")
+
+    def validate_values(self) -> None:
         if not self.name or set(self.name) - NAME_CHARS:
             raise InputError(f"--name {self.name!r}: use letters, digits, '-' and '_' only (it names the catalog folder).")
         check_cell_km(int(self.cell_km))
@@ -48,23 +54,10 @@ class DatasetSettings:
         self.mask_types = list(parse_mask_types(self.mask_types))
         if not 0 <= float(self.min_coverage) <= 100:
             raise InputError(f"--min-coverage {self.min_coverage} must be a percentage between 0 and 100.")
-        return self
-
-    def save(self, output_dir: Path) -> None:
-        write_text(Path(output_dir) / SETTINGS_FILE, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
 
     @classmethod
-    def load(cls, output_dir: Path) -> "DatasetSettings":
-        path = Path(output_dir) / SETTINGS_FILE
-        if not path.exists():
-            raise InputError(
-                f"{path} not found: this folder holds no dataset yet. Create one with "
-                "`ftwd create-dataset FIELDS OUTPUT_DIR`, or set FTW_OUTPUT_DIR to an existing dataset folder."
-            )
-        data = json.loads(path.read_text())
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known}).check()
-
-    def differs_from(self, other: "DatasetSettings") -> list[str]:
-        a, b = asdict(self), asdict(other)
-        return [k for k in a if a[k] != b[k]]
+    def missing(cls, path: Path, **defaults) -> "DatasetSettings":
+        raise InputError(
+            f"{path} not found: this folder holds no dataset yet. Create one with "
+            "`ftwd create-dataset FIELDS OUTPUT_DIR`, or set FTW_OUTPUT_DIR to an existing dataset folder."
+        )

@@ -324,3 +324,18 @@ def read_chip_table(path) -> gpd.GeoDataFrame:
 
 def grid_for_chip(row, chip_size_px: int | None) -> ChipGrid:
     return chip_pixel_grid(int(row["epsg"]), float(row["cell_x"]), float(row["cell_y"]), float(row["cell_m"]), chip_size_px)
+
+
+FIELD_MARGIN_M = 200.0  # beyond the padded chip, so fields crossing its edge are read whole
+METRES_PER_DEGREE = 111_000.0
+
+
+def fields_bbox(chips: gpd.GeoDataFrame, chip_ids, chip_size_px: int | None) -> tuple[float, float, float, float]:
+    """The lon/lat box of fields to read for ``chip_ids`` (all chips when none of them is in the table):
+    their cells' bounds widened by the ``--chip-size-px`` padding beyond the largest cell plus
+    :data:`FIELD_MARGIN_M`, in degrees at the box's highest latitude (so never too little)."""
+    wanted = sorted({c for c in chip_ids if c in chips.index})
+    x0, y0, x1, y1 = chips.loc[wanted].total_bounds if wanted else chips.total_bounds
+    pad_m = max(0.0, ((chip_size_px or 0) * PIXEL_M - float(chips["cell_m"].max())) / 2) + FIELD_MARGIN_M
+    pad = pad_m / METRES_PER_DEGREE / max(math.cos(math.radians(max(abs(y0), abs(y1)))), 0.1)
+    return (float(x0 - pad), float(y0 - pad), float(x1 + pad), float(y1 + pad))

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 from rasterio.enums import Resampling
 
 from ftw_assets.core.raster.cog import write_cog
 from ftw_assets.core.geometry.grid import ChipGrid
 from ftw_assets.core.scenes.model import BAND_NAMES, CLASS_BANDS, Scene, SceneError, harmonize
 from ftw_assets.core.raster.windows import RetryPolicy, WindowReadError, read_windows, redact
+from ftw_assets.core.settings import Settings
 
 DEFAULT_BANDS = ("red", "green", "blue", "nir")
 
@@ -160,32 +162,21 @@ def failure_url(clip: Clip) -> str:
 IMAGES_FILE = "images.json"
 
 
-@dataclass
-class ImageSettings:
+class ImageSettings(Settings):
     """The ``download-images`` options; kept in OUTPUT_DIR/images.json so every launcher agrees."""
 
-    bands: tuple[str, ...] = DEFAULT_BANDS
-    num_workers: int = 4
+    FILE = IMAGES_FILE
 
-    def check(self) -> "ImageSettings":
+    bands: tuple[str, ...] = Field(DEFAULT_BANDS, description=f"Comma-separated bands: {' '.join(BAND_NAMES)} "
+                                                              "(20 m bands are resampled to 10 m).")
+    num_workers: int = Field(4, description="Threads reading scene bands at the same time.")
+
+    def validate_values(self) -> None:
         from ftw_assets.core.errors import InputError
 
         self.bands = parse_bands(self.bands)
         if not 1 <= int(self.num_workers) <= 64:
             raise InputError(f"--num-workers {self.num_workers} must be between 1 and 64")
-        return self
-
-    def save(self, output_dir: Path) -> None:
-        from ftw_assets.core.atomic import write_text
-
-        write_text(Path(output_dir) / IMAGES_FILE,
-                   json.dumps({"bands": list(self.bands), "num_workers": self.num_workers}, indent=2) + "\n")
-
-    @classmethod
-    def load(cls, output_dir: Path) -> "ImageSettings":
-        path = Path(output_dir) / IMAGES_FILE
-        data = json.loads(path.read_text()) if path.exists() else {}
-        return cls(tuple(data.get("bands", DEFAULT_BANDS)), int(data.get("num_workers", 4))).check()
 
 
 def image_stats(data: np.ndarray, bands: tuple[str, ...]) -> dict:

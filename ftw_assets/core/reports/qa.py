@@ -15,7 +15,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 from ftw_assets.core.dataset.layout import Layout
-from ftw_assets.core.dataset.records import IMAGES_RECORD, SELECTION_RECORD, all_records
+from ftw_assets.core.dataset.records import ImagesRecord, SelectionRecord, load_all
 
 MASK_COLOURS = np.array([[240, 240, 240], [60, 150, 60], [200, 60, 60], [120, 120, 120]], dtype=np.uint8)
 
@@ -44,10 +44,10 @@ def _histogram(values: list[float], bins: list[float], unit: str) -> str:
 
 
 def build_qa_html(layout: Layout, title: str) -> str:
-    selection = all_records(layout, SELECTION_RECORD)
-    images = all_records(layout, IMAGES_RECORD)
+    selection = load_all(layout, SelectionRecord)
+    images = load_all(layout, ImagesRecord)
     items = {p.stem: json.loads(p.read_text()) for p in sorted(layout.catalog_dir.glob("*/*_s2.json"))}
-    status = Counter(rec.get("status", "unknown") for rec in selection.values())
+    status = Counter(rec.status for rec in selection.values())
     seasons = Counter(i["properties"]["ftw:season"] for i in items.values())
     splits = Counter()
     for p in sorted(layout.catalog_dir.glob("*/*.json")):
@@ -57,16 +57,16 @@ def build_qa_html(layout: Layout, title: str) -> str:
     clouds = [i["properties"]["eo:cloud_cover"] for i in items.values()]
     gaps = [i["properties"]["ftw:days_from_target"] for i in items.values()]
     problems = []
-    for key, rec in sorted(selection.items()):
-        for season, s in sorted(rec.get("seasons", {}).items()):
-            if not s.get("scene_id"):
-                problems.append((key, season, "skipped", s.get("reason", "")))
-        if rec.get("status") == "failed":
-            problems.append((key, "", "failed", rec.get("error", "")))
-    for key, rec in sorted(images.items()):
-        for season, s in sorted(rec.get("seasons", {}).items()):
-            if s.get("status") == "failed":
-                problems.append((key, season, "image failed", f"{s.get('url', '')}: {s.get('error', '')}"))
+    for chip_year, rec in sorted(selection.items()):
+        for season, s in sorted(rec.seasons.items()):
+            if not s.chosen:
+                problems.append((chip_year.stem, season, "skipped", s.reason or ""))
+        if rec.status == "failed":
+            problems.append((chip_year.stem, "", "failed", rec.error or ""))
+    for chip_year, rec in sorted(images.items()):
+        for season, s in sorted(rec.seasons.items()):
+            if s.status == "failed":
+                problems.append((chip_year.stem, season, "image failed", f"{s.url or ''}: {s.error or ''}"))
     gallery = []
     for chip_dir in sorted(p for p in layout.catalog_dir.glob("*_*") if p.is_dir()):
         cells = []
@@ -92,7 +92,7 @@ td{{padding:2px 8px;border-bottom:1px solid #ddd}}</style></head><body>
 <p>Built from the records and items in this catalog folder (no timestamp, so a rebuild of the same dataset gives the same page).</p>
 <h2>Counts</h2>
 <ul><li>chip-years by selection status: {counts(status)}</li><li>season items: {counts(seasons)}</li>
-<li>chip-years by split: {counts(splits)}</li><li>clipped images: {sum(len(r.get('seasons', {})) for r in images.values())}</li></ul>
+<li>chip-years by split: {counts(splits)}</li><li>clipped images: {sum(len(r.seasons) for r in images.values())}</li></ul>
 <h2>Chip-level cloud cover</h2>{_histogram(clouds, [0, 0.1, 1, 5, 10, 25, 50, 100], "%")}
 <h2>Days between scene and target date</h2>{_histogram(gaps, [0, 3, 7, 14, 30, 60, 366], "days")}
 <h2>Skipped and failed</h2><table><tr><th>chip-year</th><th>season</th><th>what</th><th>reason</th></tr>{table}</table>

@@ -7,42 +7,36 @@ cloud_cover, threshold, rejected_at); the caller passes the connection (dagster-
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from pydantic import Field
 
-from ftw_assets.core.atomic import write_text
+from ftw_assets.core.dataset.chip_year import ChipYear
+from ftw_assets.core.dataset.records import RefinementRecord, SeasonRefinement
 from ftw_assets.core.errors import InputError
+from ftw_assets.core.settings import Settings
 
 REFINEMENT_FILE = "refinement.json"
 TABLE = "rejected_scenes"
 
 
-@dataclass
-class RefinementSettings:
+class RefinementSettings(Settings):
     """The ``refine-cloud-cover`` options, kept in OUTPUT_DIR/refinement.json."""
 
-    cloud_cover_pixel: float = 0.0
-    cloud_probability_threshold: int = 50
-    max_attempts: int = 3
+    FILE = REFINEMENT_FILE
 
-    def check(self) -> "RefinementSettings":
+    cloud_cover_pixel: float = Field(0.0, description="Reject a chip's scene when more than this percent of the chip's "
+                                                      "valid pixels are cloud or shadow.")
+    cloud_probability_threshold: int = Field(50, description="Cloud probability (0-100) above which a pixel counts as "
+                                                             "cloud, besides SCL 3, 8, 9, 10.")
+    max_attempts: int = Field(3, description="Re-selections per chip-season; after that the season is skipped with "
+                                             "the reason.")
+
+    def validate_values(self) -> None:
         if not 0 <= float(self.cloud_cover_pixel) <= 100:
             raise InputError(f"--cloud-cover-pixel {self.cloud_cover_pixel} must be a percentage from 0 to 100")
         if not 0 <= int(self.cloud_probability_threshold) <= 100:
             raise InputError(f"--cloud-probability-threshold {self.cloud_probability_threshold} must be 0 to 100")
         if not 0 <= int(self.max_attempts) <= 20:
             raise InputError(f"--max-attempts {self.max_attempts} must be between 0 and 20")
-        return self
-
-    def save(self, output_dir: Path) -> None:
-        write_text(Path(output_dir) / REFINEMENT_FILE, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
-
-    @classmethod
-    def load(cls, output_dir: Path) -> "RefinementSettings":
-        path = Path(output_dir) / REFINEMENT_FILE
-        data = json.loads(path.read_text()) if path.exists() else {}
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__}).check()
 
 
 def ensure_table(conn) -> None:
@@ -58,13 +52,13 @@ def add_rejections(conn, rows: list[tuple[str, int, str, str, float, float]]) ->
                      "VALUES (?, ?, ?, ?, ?, ?)", list(row))
 
 
-def rejections(conn, chip_years: list[tuple[str, int]]) -> dict[tuple[str, int, str], set[str]]:
+def rejections(conn, chip_years: list[ChipYear]) -> dict[tuple[str, int, str], set[str]]:
     """{(chip, year, season): rejected scene ids} for the given chip-years."""
     ensure_table(conn)
     out: dict[tuple[str, int, str], set[str]] = {}
     wanted = set(chip_years)
     for chip, year, season, scene in conn.execute(f"SELECT chip_id, year, season, scene_id FROM {TABLE}").fetchall():
-        if (chip, int(year)) in wanted:
+        if ChipYear(chip, year) in wanted:
             out.setdefault((chip, int(year), season), set()).add(scene)
     return out
 
@@ -75,13 +69,21 @@ def outcome(cloud_share: float, nodata_share: float, settings: RefinementSetting
     return "rejected" if cloud_share * 100 > settings.cloud_cover_pixel else "accepted"
 
 
-def refinement_report(records: dict[str, dict]) -> dict:
+def season_refinement(scene_id: str, cloud_share: float, nodata_share: float, settings: RefinementSettings,
+                      rejections: int) -> SeasonRefinement:
+    """A season's record entry: chip-level cover in percent (4 decimals), nodata share, the outcome, and
+    how many scenes were rejected for this chip-season so far."""
+    return SeasonRefinement(scene_id, round(cloud_share * 100, 4), round(nodata_share, 6),
+                            outcome(cloud_share, nodata_share, settings), rejections)
+
+
+def refinement_report(records: dict[ChipYear, RefinementRecord]) -> dict:
     """Per chip-season: measured cover, threshold, outcome; plus counts."""
     rows = []
-    for key, rec in sorted(records.items()):
-        for season, s in sorted(rec.get("seasons", {}).items()):
-            rows.append({"chip": key, "season": season, "scene_id": s["scene_id"], "cloud_cover": s["cloud_cover"],
-                         "threshold": rec["threshold"], "outcome": s["outcome"], "rejections": s.get("rejections", 0)})
+    for chip_year, rec in sorted(records.items()):
+        for season, s in sorted(rec.seasons.items()):
+            rows.append({"chip": chip_year.stem, "season": season, "scene_id": s.scene_id, "cloud_cover": s.cloud_cover,
+                         "threshold": rec.threshold, "outcome": s.outcome, "rejections": s.rejections})
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1

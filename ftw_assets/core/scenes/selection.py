@@ -9,15 +9,20 @@ check, its chip-level cloud share is at most ``cloud_cover_pixel``.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Callable
 
-from ftw_assets.core.atomic import write_text
-from ftw_assets.core.errors import InputError
-from ftw_assets.core.scenes.model import Scene
+from pydantic import Field
+
+from ftw_assets.core.dataset.chip_year import ChipYear
+from ftw_assets.core.dataset.layout import Layout
+from ftw_assets.core.dataset.records import CalendarRecord, SeasonSelection, SelectionRecord
+from ftw_assets.core.errors import FtwError, InputError
+from ftw_assets.core.scenes.model import Scene, scene_to_dict
+from ftw_assets.core.scenes.sources import STAC_HOST_HELP
+from ftw_assets.core.settings import Settings
 
 SEASONS = ("planting", "harvest")
 ON_MISSING = ("skip", "fail", "best-available")
@@ -26,23 +31,28 @@ TRUST_BELOW = 0.1  # pixel check: scenes this clear are taken at their scene-lev
 SELECTION_FILE = "selection.json"
 
 
-@dataclass
-class SelectionSettings:
+class SelectionSettings(Settings):
     """The ``select-images`` options; kept in OUTPUT_DIR/selection.json so every launcher agrees."""
 
-    stac_host: str = "earthsearch"
-    collection: str | None = None
-    buffer_days: int = 14
-    cloud_cover_scene: float = 10.0
-    pixel_check: bool = False
-    cloud_cover_pixel: float = 0.0
-    cloud_probability_threshold: int = 50
-    on_missing: str = "skip"
-    include_alternatives: bool = False
-    crop_calendar_dir: str | None = None
-    calendar: str = "summer"
+    FILE = SELECTION_FILE
 
-    def check(self) -> "SelectionSettings":
+    stac_host: str = Field("earthsearch", description=f"Scene source: {STAC_HOST_HELP}.")
+    collection: str | None = Field(None, description="STAC collection (default depends on --stac-host).")
+    buffer_days: int = Field(14, description="Search scenes within this many days of the planting and harvest dates.")
+    cloud_cover_scene: float = Field(10.0, description="Keep scenes whose scene-level eo:cloud_cover is at most "
+                                                       "this percent.")
+    pixel_check: bool = Field(False, description="Measure cloud (SCL 3/8/9/10 and cloud probability) on each chip's "
+                                                 "own pixels.")
+    cloud_cover_pixel: float = Field(0.0, description="With --pixel-check: the most chip-level cloud percent accepted.")
+    cloud_probability_threshold: int = Field(50, description="With --pixel-check: cloud probability (0-100) above "
+                                                             "which a pixel counts as cloud.")
+    on_missing: str = Field("skip", description="No scene found: skip the season, fail the chip, or relax thresholds.")
+    include_alternatives: bool = Field(False, description="Record the ranked runners-up in each child item.")
+    crop_calendar_dir: str | None = Field(None, description="Folder with the crop calendar COGs (default: the cache, "
+                                                            "downloaded on first use).")
+    calendar: str = Field("summer", description="Crop calendar: summer (sc-*) or winter (wc-*) crops.")
+
+    def validate_values(self) -> None:
         if not 0 <= int(self.buffer_days) <= 90:
             raise InputError(f"--buffer-days {self.buffer_days} must be between 0 and 90 days")
         for name in ("cloud_cover_scene", "cloud_cover_pixel"):
@@ -52,18 +62,11 @@ class SelectionSettings:
             raise InputError(f"--on-missing {self.on_missing!r}: use one of {', '.join(ON_MISSING)}")
         if self.calendar not in ("summer", "winter"):
             raise InputError(f"--calendar {self.calendar!r}: use summer or winter")
-        return self
-
-    def save(self, output_dir: Path) -> None:
-        write_text(Path(output_dir) / SELECTION_FILE, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, output_dir: Path, default_host: str = "earthsearch", default_collection: str | None = None):
-        path = Path(output_dir) / SELECTION_FILE
-        if not path.exists():
-            return cls(stac_host=default_host, collection=default_collection).check()
-        data = json.loads(path.read_text())
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__}).check()
+        """The stored options; without selection.json the defaults on the given scene source."""
+        return super().load(output_dir, stac_host=default_host, collection=default_collection)
 
     def stac_properties(self) -> dict:
         """The ``ftw:`` parameters recorded on each parent item."""
@@ -207,18 +210,82 @@ def _why_none(ranked: list[Candidate], measured: list[Candidate], settings: Sele
             f"{len(measured)} checked")
 
 
-def selection_report(records: dict[str, dict]) -> dict:
-    """The summary of every chip-year's selection record (``{chip}_{year}`` -> record)."""
+def season_selection(decision: Decision, pixel_check: bool) -> SeasonSelection:
+    """A season's record entry: the chosen scene, or the reason there is none."""
+    chosen = decision.chosen
+    if chosen is None:
+        return SeasonSelection(decision.candidates_checked, decision.relaxed, reason=decision.reason)
+    return SeasonSelection(decision.candidates_checked, decision.relaxed, scene=scene_to_dict(chosen.scene),
+                           scene_id=chosen.scene.id, datetime=chosen.scene.datetime.isoformat(),
+                           cloud_cover=chosen.cloud_cover(pixel_check), days_from_target=chosen.days_from_target)
+
+
+@dataclass
+class SelectionOutcome:
+    """What one chip-year's selection comes to under the on-missing policy."""
+
+    record: SelectionRecord
+    chosen: dict[str, Decision]  # seasons with a scene: their items are written
+    forget: list[str]  # seasons without a scene: no item or image may describe an earlier choice
+    skipped: str | None = None  # no season dates for the chip-year (no crop calendar value)
+    error: str | None = None  # on-missing fail and a season has no scene: fail the chip-year after saving
+
+    @property
+    def missing(self) -> list[str]:
+        """``season: reason`` of each season without a scene."""
+        return [f"{season}: {s.reason}" for season, s in self.record.seasons.items() if not s.chosen]
+
+
+def selection_outcome(chip_year: ChipYear, calendar: CalendarRecord | None, decisions: dict[tuple, Decision],
+                      settings: SelectionSettings, source_label: str) -> SelectionOutcome:
+    """The record and file changes for a chip-year from its calendar record and the batch's decisions
+    ({(chip, year, season): Decision}). A season without a scene is recorded with its reason; then
+    on-missing ``fail`` fails the chip-year, ``skip`` and ``best-available`` keep what was found
+    (status ``partial``). Without calendar dates both seasons are missing (status ``skipped``)."""
+    if calendar is None:
+        raise FtwError(f"no crop calendar record for {chip_year}: materialize crop_calendar for it first")
+    fail = settings.on_missing == "fail"
+    common = {"source": source_label, "settings": settings.stac_properties()}
+    if calendar.skipped is not None:
+        reason = f"no crop calendar value: {calendar.skipped}"
+        seasons = {season: SeasonSelection(0, reason=reason) for season in SEASONS}
+        record = SelectionRecord("failed" if fail else "skipped", seasons, error=reason if fail else None, **common)
+        return SelectionOutcome(record, {}, list(SEASONS), skipped=reason,
+                                error=f"no scene for {chip_year}: {reason}" if fail else None)
+    found = {season: decisions[(chip_year.chip, chip_year.year, season)] for season in SEASONS}
+    seasons = {season: season_selection(d, settings.pixel_check) for season, d in found.items()}
+    chosen = {season: d for season, d in found.items() if d.chosen is not None}
+    outcome = SelectionOutcome(SelectionRecord("selected", seasons, **common), chosen,
+                               [season for season in SEASONS if season not in chosen])
+    missing = "; ".join(outcome.missing)
+    if missing and fail:
+        outcome.record.status, outcome.record.error = "failed", missing
+        outcome.error = (f"no scene for {chip_year} ({missing}); use --on-missing skip or best-available, "
+                         "or widen --buffer-days / --cloud-cover-scene")
+    elif missing:
+        outcome.record.status = "partial"
+    return outcome
+
+
+def season_files(layout: Layout, chip_year: ChipYear, season: str) -> list[Path]:
+    """The files that describe a season's choice: its item and the image (and thumbnail) cut from its scene."""
+    chip, year = chip_year.chip, chip_year.year
+    return [layout.season_item_json(chip, year, season), layout.chip_file(chip, year, f"{season}_image_s2.tif"),
+            layout.chip_file(chip, year, f"{season}_image_s2.png")]
+
+
+def selection_report(records: dict[ChipYear, SelectionRecord]) -> dict:
+    """The summary of every chip-year's selection record."""
     report = {"total_processed": len(records), "successful": 0, "skipped": [], "failed": []}
-    for key, rec in sorted(records.items()):
-        if rec.get("status") == "failed":
-            report["failed"].append({"chip": key, "error": rec.get("error", "")})
+    for chip_year, rec in sorted(records.items()):
+        if rec.status == "failed":
+            report["failed"].append({"chip": chip_year.stem, "error": rec.error or ""})
             continue
-        missing = [(season, s) for season, s in rec.get("seasons", {}).items() if not s.get("scene_id")]
-        if rec.get("status") == "skipped" or missing:
-            for season, s in missing or [("all", {"reason": rec.get("reason", ""), "candidates_checked": 0})]:
-                report["skipped"].append({"chip": key, "season": season, "reason": s.get("reason", ""),
-                                          "candidates_checked": int(s.get("candidates_checked", 0))})
+        missing = [(season, s) for season, s in rec.seasons.items() if not s.chosen]
+        if rec.status == "skipped" or missing:
+            for season, s in missing or [("all", SeasonSelection(0, reason=""))]:
+                report["skipped"].append({"chip": chip_year.stem, "season": season, "reason": s.reason or "",
+                                          "candidates_checked": int(s.candidates_checked)})
         else:
             report["successful"] += 1
     return report

@@ -17,7 +17,9 @@ from ftw_assets.core.scenes.sources import SceneQuery, SceneSource
 
 
 @dataclass
-class ChipYear:
+class SelectionRequest:
+    """A chip-year to select scenes for: its MGRS tile, pixel grid and crop calendar dates."""
+
     chip: str
     year: int
     tile: str
@@ -33,18 +35,18 @@ class BatchResult:
     scenes_opened: int = 0
 
 
-def select_batch(chip_years: list[ChipYear], settings: SelectionSettings, source: SceneSource,
+def select_batch(requests: list[SelectionRequest], settings: SelectionSettings, source: SceneSource,
                  workers: int = 4, excluded: dict | None = None, max_rejections: int | None = None) -> BatchResult:
     """``excluded``: {(chip, year, season): scene ids rejected by cloud refinement}; once a chip-season
     has more than ``max_rejections`` of them (its re-selections are used up) it gets no other scene."""
     excluded = excluded or {}
     result = BatchResult()
-    areas = {(c.chip, c.year): grid_footprint(c.grid) for c in chip_years}
-    groups: dict[tuple, list[ChipYear]] = defaultdict(list)
-    for cy in chip_years:
+    areas = {(c.chip, c.year): grid_footprint(c.grid) for c in requests}
+    groups: dict[tuple, list[SelectionRequest]] = defaultdict(list)
+    for request in requests:
         for season in SEASONS:
-            start, end = cy.days.window(season, cy.year, settings.buffer_days)
-            groups[(cy.tile, season, start, end)].append(cy)
+            start, end = request.days.window(season, request.year, settings.buffer_days)
+            groups[(request.tile, season, start, end)].append(request)
     pending: dict[tuple, tuple[Decision, list[Candidate]]] = {}
     max_cloud = None if settings.on_missing == "best-available" else float(settings.cloud_cover_scene)
     for (tile, season, start, end), members in sorted(groups.items(), key=lambda kv: kv[0][:2] + (kv[0][2],)):
@@ -62,7 +64,7 @@ def select_batch(chip_years: list[ChipYear], settings: SelectionSettings, source
                 result.decisions[(m.chip, m.year, season)] = decision
                 continue
             pending[(m.chip, m.year, season)] = (decision, [c for c in cands if c.scene.id not in rejected])
-    grids = {cy.chip: cy.grid for cy in chip_years}
+    grids = {r.chip: r.grid for r in requests}
 
     def measure(cands: list[Candidate]) -> None:
         wanted = [(c.chip, grids[c.chip], c.scene, settings.pixel_check and not c.trusted) for c in cands]

@@ -18,6 +18,7 @@ import stac_geoparquet.arrow as sgpa
 from filelock import FileLock
 
 from ftw_assets.core.atomic import atomic_path, write_text
+from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.dataset.layout import Layout
 from ftw_assets.core.geometry.grid import ChipGrid, grid_footprint
 
@@ -32,6 +33,11 @@ MASK_TITLES = {
     "semantic_2_class": "Semantic mask: 0 background, 1 field",
     "semantic_3_class": "Semantic mask: 0 background, 1 field, 2 boundary",
 }
+
+
+def season_item_id(chip_year: ChipYear, season: str) -> str:
+    """The id (and file stem) of a season's child item, ``{chip}_{year}_{season}_s2``."""
+    return f"{chip_year.stem}_{season}_s2"
 
 
 def chip_item(
@@ -54,7 +60,7 @@ def chip_item(
     if interval:
         start, end = interval
     item = pystac.Item(
-        id=f"{chip}_{year}",
+        id=ChipYear(chip, year).stem,
         geometry=shapely.geometry.mapping(footprint),
         bbox=list(footprint.bounds),
         datetime=None,
@@ -121,7 +127,7 @@ def season_item(chip: str, year: int, grid: ChipGrid, decision, properties: dict
     if include_alternatives:
         props["ftw:alternatives"] = [c.summary(pixel_check) for c in decision.alternatives]
     item = pystac.Item(
-        id=f"{chip}_{int(year)}_{decision.season}_s2", geometry=shapely.geometry.mapping(footprint),
+        id=season_item_id(ChipYear(chip, year), decision.season), geometry=shapely.geometry.mapping(footprint),
         bbox=list(footprint.bounds), datetime=scene.datetime, properties=props,
         stac_extensions=[FTW_EXTENSION, EO_EXTENSION],
     )
@@ -132,7 +138,7 @@ def season_item(chip: str, year: int, grid: ChipGrid, decision, properties: dict
         roles = ["data", "reflectance"] if band.scale != 1.0 else ["data"]
         item.add_asset(name, pystac.Asset(href=redact(band.href), media_type=COG_TYPE, roles=roles,
                                           title=f"{name} ({band.resolution:g} m) of {scene.id}"))
-    item.add_link(pystac.Link("derived_from", f"./{chip}_{int(year)}.json", media_type=pystac.MediaType.GEOJSON))
+    item.add_link(pystac.Link("derived_from", f"./{ChipYear(chip, year).stem}.json", media_type=pystac.MediaType.GEOJSON))
     item.add_link(pystac.Link("via", redact(via_href), media_type=pystac.MediaType.GEOJSON, title=f"source item {scene.id}"))
     for rel in ("root", "parent", "collection"):
         item.add_link(pystac.Link(rel, "../collection.json", media_type=pystac.MediaType.JSON))
@@ -153,6 +159,14 @@ def add_image_assets(item: dict, image_file: str, thumbnail_file: str | None, ba
                                        "title": "RGB, 2-98 % stretch"}
     item["properties"].update(properties)
     return item
+
+
+def image_properties(bands: tuple[str, ...], boa_offset_removed: int, resampling: dict[str, str],
+                     reprojected: bool, nodata_share: float) -> dict:
+    """The ``ftw:`` properties a season item gains with its clipped image: the bands, the offset taken
+    off the DN, the resampling per band, whether the scene was reprojected, the chip's nodata share."""
+    return {"ftw:bands": list(bands), "ftw:boa_offset_removed": boa_offset_removed, "ftw:resampling": resampling,
+            "ftw:reprojected": reprojected, "ftw:nodata_share": nodata_share}
 
 
 def write_item(item: pystac.Item | dict, path: Path) -> None:

@@ -7,6 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from ftw_assets.batch import for_each_chip_year
 from ftw_assets.core.atomic import atomic_path
+from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.errors import InputError
 from ftw_assets.core.geometry.fields import read_fields, resolve_year
 from ftw_assets.core.geometry.grid import assign_splits, block_order, build_chips, grid_for_chip, parse_split_percents, read_chip_table, write_chip_table
@@ -69,10 +70,10 @@ def chip_grid(context: dg.AssetExecutionContext, dataset: DatasetResource) -> No
     settings, layout = dataset.settings(), dataset.layout()
     chips = read_chip_table(layout.chips_parquet)
 
-    def work(chip: str, year: int) -> dict:
-        if chip not in chips.index:
-            raise InputError(f"{chip} is not in {layout.chips_parquet}; materialize chip_registry first.")
-        row = chips.loc[chip]
+    def work(chip_year: ChipYear) -> dict:
+        if chip_year.chip not in chips.index:
+            raise InputError(f"{chip_year.chip} is not in {layout.chips_parquet}; materialize chip_registry first.")
+        row = chips.loc[chip_year.chip]
         grid = grid_for_chip(row, settings.chip_size_px)
         return {"epsg": grid.epsg, "bounds": dg.MetadataValue.json(list(grid.bounds)), "width": grid.width,
                 "height": grid.height, "mgrs_tile": row["mgrs_tile"], "split": row["split"],

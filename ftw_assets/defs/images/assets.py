@@ -6,13 +6,13 @@ import dagster as dg
 
 from ftw_assets.batch import chip_years, for_each_chip_year
 from ftw_assets.core.atomic import write_text
+from ftw_assets.core.dataset.chip_year import ChipYear
+from ftw_assets.core.dataset.records import ImagesRecord, SeasonImage, SelectionRecord, load, load_all, save
 from ftw_assets.core.raster.clip import ClipRequest, ImageSettings, clip_batch, failure_url, image_stats, write_clip
 from ftw_assets.core.errors import FtwError
 from ftw_assets.core.geometry.grid import grid_for_chip, read_chip_table
-from ftw_assets.core.dataset.records import IMAGES_RECORD, SELECTION_RECORD, all_records, read_record, write_record
-from ftw_assets.core.scenes.model import scene_from_dict
 from ftw_assets.core.scenes.selection import SEASONS, SelectionSettings
-from ftw_assets.core.stac.items import add_image_assets, write_item
+from ftw_assets.core.stac.items import add_image_assets, image_properties, write_item
 from ftw_assets.core.raster.thumbnail import data_uri, write_thumbnail
 from ftw_assets.core.stac.validation import validate_stac
 from ftw_assets.partitions import chip_year_backfill, chip_year_partitions
@@ -37,30 +37,30 @@ def clipped_images(context: dg.AssetExecutionContext, config: ImagesConfig, data
     source = scene_source.open_for_selection(selection)
     chips = read_chip_table(layout.chips_parquet)
     requests, records = [], {}
-    for chip, year in chip_years(context):
-        records[(chip, year)] = read_record(layout, chip, year, SELECTION_RECORD)
-        grid = grid_for_chip(chips.loc[chip], settings.chip_size_px)
-        for season, chosen in (records[(chip, year)] or {}).get("seasons", {}).items():
-            if chosen.get("scene") and layout.season_item_json(chip, year, season).exists():
-                requests.append(ClipRequest((chip, year, season), grid, scene_from_dict(chosen["scene"])))
+    for cy in chip_years(context):
+        records[cy] = load(layout, cy, SelectionRecord)
+        grid = grid_for_chip(chips.loc[cy.chip], settings.chip_size_px)
+        for season, scene in (records[cy].scenes() if records[cy] else {}).items():
+            if layout.season_item_json(cy.chip, cy.year, season).exists():
+                requests.append(ClipRequest((cy.chip, cy.year, season), grid, scene))
     clips, stats = clip_batch(requests, images.bands, source.href_for_read, source.policy, images.num_workers)
     context.log.info(f"{len(clips)} chip-season image(s) from {stats.scenes} scene(s): {stats.band_opens} band opens, "
                      f"{stats.windows} windows")
     by_chip = {}
     for clip in clips:
-        by_chip.setdefault(clip.request.key[:2], {})[clip.request.key[2]] = clip
+        by_chip.setdefault(ChipYear(*clip.request.key[:2]), {})[clip.request.key[2]] = clip
 
-    def work(chip: str, year: int) -> dict:
-        if records[(chip, year)] is None:
-            raise FtwError(f"no scene selection for {chip}|{year}: materialize selected_scenes for it first")
-        record, meta, errors = {"bands": list(images.bands), "seasons": {}}, {}, []
+    def work(chip_year: ChipYear) -> dict:
+        if records[chip_year] is None:
+            raise FtwError(f"no scene selection for {chip_year}: materialize selected_scenes for it first")
+        chip, year = chip_year.chip, chip_year.year
+        seasons, meta = {}, {}
         for season in SEASONS:
-            clip = by_chip.get((chip, year), {}).get(season)
+            clip = by_chip.get(chip_year, {}).get(season)
             if clip is None:
                 continue
             if clip.error:
-                record["seasons"][season] = {"status": "failed", "url": failure_url(clip), "error": clip.error}
-                errors.append(f"{season}: {clip.error}")
+                seasons[season] = SeasonImage.failed(failure_url(clip), clip.error)
                 continue
             image = write_clip(clip, layout.chip_file(chip, year, f"{season}_image_s2.tif"))
             thumb = None
@@ -68,30 +68,27 @@ def clipped_images(context: dg.AssetExecutionContext, config: ImagesConfig, data
                 rgb = clip.data[[images.bands.index(b) for b in RGB]]
                 thumb = write_thumbnail(layout.chip_file(chip, year, f"{season}_image_s2.png"), rgb)
             found = image_stats(clip.data, images.bands)
+            scene = clip.request.scene
             item_path = layout.season_item_json(chip, year, season)
             item = add_image_assets(json.loads(item_path.read_text()), image.name, thumb.name if thumb else None,
-                                    images.bands, {"ftw:bands": list(images.bands),
-                                                   "ftw:boa_offset_removed": clip.request.scene.boa_offset,
-                                                   "ftw:resampling": clip.resampling,
-                                                   "ftw:reprojected": clip.reprojected,
-                                                   "ftw:nodata_share": found["nodata_share"]})
+                                    images.bands, image_properties(images.bands, scene.boa_offset, clip.resampling,
+                                                                   clip.reprojected, found["nodata_share"]))
             validate_stac(item)
             write_item(item, item_path)
-            record["seasons"][season] = {"status": "written", "image": image.name, "scene_id": clip.request.scene.id,
-                                         "reprojected": clip.reprojected, **found}
-            meta[f"{season}_scene"] = clip.request.scene.id
+            seasons[season] = SeasonImage.written(image.name, scene.id, clip.reprojected, found)
+            meta[f"{season}_scene"] = scene.id
             meta[f"{season}_cloud_cover"] = item["properties"].get("eo:cloud_cover")
             meta[f"{season}_nodata_share"] = found["nodata_share"]
             if thumb:
                 meta[f"{season}_thumbnail"] = dg.MetadataValue.md(f"![{season} {chip}]({data_uri(thumb)})")
-        record["status"] = "failed" if errors else "written"
-        write_record(layout, chip, year, IMAGES_RECORD, record)
-        if errors:
-            raise FtwError(f"{chip}|{year}: " + "; ".join(errors))
+        record = ImagesRecord.of(images.bands, seasons)
+        save(layout, chip_year, record)
+        if record.errors():
+            raise FtwError(f"{chip_year}: " + "; ".join(record.errors()))
         return meta
 
     try:
         for_each_chip_year(context, work)
     finally:
-        report = download_report(all_records(layout, IMAGES_RECORD))
+        report = download_report(load_all(layout, ImagesRecord))
         write_text(layout.download_report, json.dumps(report, indent=2) + "\n")

@@ -1,15 +1,14 @@
 """Label masks per chip-year: instance, 2-class and 3-class semantic COGs on the chip grid."""
 
 
-import math
-
 import dagster as dg
 import geopandas as gpd
 import shapely
 
 from ftw_assets.batch import chip_years, for_each_chip_year
+from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.defs.chips.assets import chip_grid
-from ftw_assets.core.geometry.grid import grid_for_chip, read_chip_table
+from ftw_assets.core.geometry.grid import fields_bbox, grid_for_chip, read_chip_table
 from ftw_assets.core.raster.masks import fields_on_grid, write_chip_masks
 from ftw_assets.partitions import chip_year_backfill, chip_year_partitions
 from ftw_assets.resources import DatasetResource
@@ -21,15 +20,12 @@ def masks(context: dg.AssetExecutionContext, dataset: DatasetResource) -> None:
     """Rasterise the fields onto each chip's grid; the fields near the run's chips are read and indexed once."""
     settings, layout = dataset.settings(), dataset.layout()
     chips = read_chip_table(layout.chips_parquet)
-    run_chips = chips.loc[sorted({c for c, _ in chip_years(context) if c in chips.index})]
-    x0, y0, x1, y1 = run_chips.total_bounds if len(run_chips) else chips.total_bounds
-    # Widen by the --chip-size-px padding (plus a margin) converted to degrees at the highest latitude.
-    pad_m = max(0.0, ((settings.chip_size_px or 0) * 10 - float(chips["cell_m"].max())) / 2) + 200.0
-    pad = pad_m / 111_000 / max(math.cos(math.radians(max(abs(y0), abs(y1)))), 0.1)
-    fields = gpd.read_parquet(layout.fields_parquet, bbox=(x0 - pad, y0 - pad, x1 + pad, y1 + pad))
+    bbox = fields_bbox(chips, [cy.chip for cy in chip_years(context)], settings.chip_size_px)
+    fields = gpd.read_parquet(layout.fields_parquet, bbox=bbox)
     tree = shapely.STRtree(fields.geometry.values)
 
-    def work(chip: str, year: int) -> dict:
+    def work(chip_year: ChipYear) -> dict:
+        chip, year = chip_year.chip, chip_year.year
         grid = grid_for_chip(chips.loc[chip], settings.chip_size_px)
         paths = {m: layout.chip_file(chip, year, f"{m}.tif") for m in settings.mask_types}
         counts = write_chip_masks(fields_on_grid(fields, tree, grid), grid, paths,

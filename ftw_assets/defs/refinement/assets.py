@@ -8,10 +8,11 @@ from dagster_duckdb import DuckDBResource
 from ftw_assets.batch import chip_years, for_each_chip_year
 from ftw_assets.core.scenes import cloudstats
 from ftw_assets.core.atomic import write_text
+from ftw_assets.core.dataset.chip_year import ChipYear
+from ftw_assets.core.dataset.records import RefinementRecord, SelectionRecord, load, load_all, save
 from ftw_assets.core.geometry.grid import grid_for_chip, read_chip_table
-from ftw_assets.core.dataset.records import REFINEMENT_RECORD, SELECTION_RECORD, all_records, read_record, write_record
-from ftw_assets.core.scenes.refinement import RefinementSettings, add_rejections, outcome, refinement_report, rejections
-from ftw_assets.core.scenes.model import scene_from_dict
+from ftw_assets.core.scenes.refinement import (RefinementSettings, add_rejections, outcome, refinement_report,
+                                               rejections, season_refinement)
 from ftw_assets.core.scenes.selection import SEASONS, SelectionSettings
 from ftw_assets.core.stac.items import write_item
 from ftw_assets.core.stac.validation import validate_stac
@@ -34,12 +35,13 @@ def cloud_refinement(context: dg.AssetExecutionContext, dataset: DatasetResource
                                                                     settings.collection))
     chips = read_chip_table(layout.chips_parquet)
     wanted, scenes = [], {}
-    for chip, year in chip_years(context):
-        grid = grid_for_chip(chips.loc[chip], settings.chip_size_px)
-        for season, chosen in ((read_record(layout, chip, year, SELECTION_RECORD) or {}).get("seasons") or {}).items():
-            if chosen.get("scene") and layout.season_item_json(chip, year, season).exists():
-                scenes[(chip, year, season)] = scene_from_dict(chosen["scene"])
-                wanted.append(((chip, year, season), grid, scenes[(chip, year, season)], True))
+    for cy in chip_years(context):
+        grid = grid_for_chip(chips.loc[cy.chip], settings.chip_size_px)
+        record = load(layout, cy, SelectionRecord)
+        for season, scene in (record.scenes() if record else {}).items():
+            if layout.season_item_json(cy.chip, cy.year, season).exists():
+                scenes[(cy.chip, cy.year, season)] = scene
+                wanted.append(((cy.chip, cy.year, season), grid, scene, True))
     found = cloudstats.measure(wanted, refine.cloud_probability_threshold, source.href_for_read, source.policy)
     measured = {key: found[(key, scenes[key].id)] for key in scenes}
     rows = [(c, y, s, scenes[(c, y, s)].id, round(cloud * 100, 4), float(refine.cloud_cover_pixel))
@@ -48,33 +50,31 @@ def cloud_refinement(context: dg.AssetExecutionContext, dataset: DatasetResource
         add_rejections(conn, rows)
         counts = rejections(conn, chip_years(context))
 
-    def work(chip: str, year: int) -> dict:
-        record = {"threshold": float(refine.cloud_cover_pixel), "seasons": {}}
+    def work(chip_year: ChipYear) -> dict:
+        record = RefinementRecord(float(refine.cloud_cover_pixel))
         meta, rejected = {}, {}
         for season in SEASONS:
-            if (chip, year, season) not in measured:
+            key = (chip_year.chip, chip_year.year, season)
+            if key not in measured:
                 continue
-            nodata, cloud = measured[(chip, year, season)]
-            result = outcome(cloud, nodata, refine)
-            cover = round(cloud * 100, 4)
-            item_path = layout.season_item_json(chip, year, season)
+            nodata, cloud = measured[key]
+            entry = season_refinement(scenes[key].id, cloud, nodata, refine, len(counts.get(key, ())))
+            item_path = layout.season_item_json(chip_year.chip, chip_year.year, season)
             item = json.loads(item_path.read_text())
-            item["properties"].update({"eo:cloud_cover": cover, "ftw:cloud_cover_measured": True})
+            item["properties"].update({"eo:cloud_cover": entry.cloud_cover, "ftw:cloud_cover_measured": True})
             validate_stac(item)
             write_item(item, item_path)
-            n = len(counts.get((chip, year, season), ()))
-            record["seasons"][season] = {"scene_id": scenes[(chip, year, season)].id, "cloud_cover": cover,
-                                         "nodata_share": round(nodata, 6), "outcome": result, "rejections": n}
-            meta[f"{season}_cloud_cover"] = cover
-            meta[f"{season}_outcome"] = result
-            if result == "rejected":
-                rejected[season] = n
-        write_record(layout, chip, year, REFINEMENT_RECORD, record)
+            record.seasons[season] = entry
+            meta[f"{season}_cloud_cover"] = entry.cloud_cover
+            meta[f"{season}_outcome"] = entry.outcome
+            if entry.outcome == "rejected":
+                rejected[season] = entry.rejections
+        save(layout, chip_year, record)
         # The sensor reads "rejected" ({season: rejections so far}) from this materialization.
-        return {**meta, "threshold": float(refine.cloud_cover_pixel), "rejected": dg.MetadataValue.json(rejected)}
+        return {**meta, "threshold": record.threshold, "rejected": dg.MetadataValue.json(rejected)}
 
     try:
         for_each_chip_year(context, work)
     finally:
-        write_text(layout.refinement_report, json.dumps(refinement_report(all_records(layout, REFINEMENT_RECORD)),
+        write_text(layout.refinement_report, json.dumps(refinement_report(load_all(layout, RefinementRecord)),
                                                         indent=2) + "\n")

@@ -4,9 +4,10 @@ import dagster as dg
 
 from ftw_assets.batch import for_each_chip_year
 from ftw_assets.defs.chips.assets import chip_grid
+from ftw_assets.core.dataset.chip_year import ChipYear
+from ftw_assets.core.dataset.records import CalendarRecord, save
 from ftw_assets.core.scenes.calendar import CropCalendar, NoCalendarValue
 from ftw_assets.core.geometry.grid import grid_footprint, grid_for_chip, read_chip_table
-from ftw_assets.core.dataset.records import CALENDAR_RECORD, write_record
 from ftw_assets.core.scenes.selection import SelectionSettings
 from ftw_assets.partitions import chip_year_backfill, chip_year_partitions
 from ftw_assets.resources import DatasetResource
@@ -22,18 +23,16 @@ def crop_calendar(context: dg.AssetExecutionContext, dataset: DatasetResource) -
     calendar = CropCalendar.open(selection.crop_calendar_dir, selection.calendar)  # a missing file fails the step once
     chips = read_chip_table(layout.chips_parquet)
 
-    def work(chip: str, year: int) -> dict:
-        centre = grid_footprint(grid_for_chip(chips.loc[chip], settings.chip_size_px)).centroid
-        record = {"calendar": selection.calendar, "lon": round(centre.x, 6), "lat": round(centre.y, 6), "year": year}
+    def work(chip_year: ChipYear) -> dict:
+        centre = grid_footprint(grid_for_chip(chips.loc[chip_year.chip], settings.chip_size_px)).centroid
+        record = CalendarRecord(selection.calendar, round(centre.x, 6), round(centre.y, 6), chip_year.year)
         try:
             days = calendar.lookup(centre.x, centre.y)
         except NoCalendarValue as exc:
-            record["skipped"] = str(exc)
-            write_record(layout, chip, year, CALENDAR_RECORD, record)
+            record.skipped = str(exc)
+            save(layout, chip_year, record)
             return {"skipped": str(exc)}
-        record.update(planting_day=days.planting_day, harvest_day=days.harvest_day, calendar_source=days.source,
-                      calendar_distance_km=days.distance_km, harvest_next_year=days.harvest_next_year)
-        write_record(layout, chip, year, CALENDAR_RECORD, record)
+        save(layout, chip_year, record.with_days(days))
         return {"planting_day": days.planting_day, "harvest_day": days.harvest_day, "source": days.source,
                 "distance_km": days.distance_km}
 

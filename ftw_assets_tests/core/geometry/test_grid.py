@@ -141,3 +141,26 @@ def test_block_order_groups_chips_by_sentinel2_block():
     # Block columns of 10.24 km from 500 km E: 8030's centre (581 km) is in column 7, 8230's (583 km) in 8.
     assert block_order(chips) == ["ftw-33UWP7830", "ftw-33UWP8030", "ftw-33UWP7828", "ftw-33UWP8028",
                                   "ftw-33UWP8230", "ftw-33UWP8430", "ftw-33UWP8228", "ftw-33UWP8428"]
+
+
+def test_fields_bbox_widens_the_run_chips_by_the_padding_in_degrees():
+    import math
+
+    from ftw_assets.core.geometry.grid import fields_bbox
+
+    chips = gpd.GeoDataFrame({"chip_id": ["a", "b", "c"], "cell_m": [2000, 2000, 2000]},
+                             geometry=[shapely.box(16.0, 60.0, 16.04, 60.02), shapely.box(16.04, 60.0, 16.08, 60.02),
+                                       shapely.box(20.0, 59.0, 20.04, 59.02)], crs=4326).set_index("chip_id", drop=False)
+    cos = math.cos(math.radians(60.02))  # the highest latitude of the box: the widest degree padding
+    # No --chip-size-px: only the 200 m margin.
+    x0, y0, x1, y1 = fields_bbox(chips, ["b", "a", "not-a-chip"], None)
+    pad = 200 / 111_000 / cos
+    assert (x0, y0, x1, y1) == pytest.approx((16.0 - pad, 60.0 - pad, 16.08 + pad, 60.02 + pad), abs=1e-12)
+    assert pad == pytest.approx(0.0036, abs=1e-4)
+    # 256 px = 2560 m on a 2000 m cell: 280 m on each side beyond the cell, plus the margin.
+    pad = (280 + 200) / 111_000 / cos
+    assert fields_bbox(chips, ["a"], 256) == pytest.approx((16.0 - pad, 60.0 - pad, 16.04 + pad, 60.02 + pad), abs=1e-12)
+    # A smaller chip than the cell pads nothing extra; a run with none of the chips reads around all of them.
+    assert fields_bbox(chips, ["a"], 100) == fields_bbox(chips, ["a"], None)
+    x0, y0, x1, y1 = fields_bbox(chips, [], None)
+    assert (x0 < 16.0 and x1 > 20.04 and y0 < 59.0 and y1 > 60.02)

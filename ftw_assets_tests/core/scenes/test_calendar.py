@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from ftw_assets.core.scenes.calendar import CalendarError, CropCalendar, NoCalendarValue, calendar_files
-from ftw_assets_tests.conftest import shared_file
+from ftw_assets_tests.helpers import shared_file
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ftw_assets.core.scenes.model import SceneError, harmonize, scene_from_item
-from ftw_assets_tests.conftest import shared_file
+from ftw_assets_tests.helpers import shared_file
 
 
 def _item(name):

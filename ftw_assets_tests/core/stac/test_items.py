@@ -40,3 +40,12 @@ def test_unknown_extension_is_an_offline_error_not_a_download():
     d["stac_extensions"].append("https://stac-extensions.github.io/eo/v2.0.0/schema.json")
     with pytest.raises(Exception, match="not available offline"):
         validate_stac(json.loads(json.dumps(d)))
+
+
+def test_image_properties_for_the_season_item():
+    from ftw_assets.core.stac.items import image_properties
+
+    props = image_properties(("red", "nir"), 1000, {"red": "none", "nir": "none"}, False, 0.0125)
+    assert props == {"ftw:bands": ["red", "nir"], "ftw:boa_offset_removed": 1000,
+                     "ftw:resampling": {"red": "none", "nir": "none"}, "ftw:reprojected": False,
+                     "ftw:nodata_share": 0.0125}

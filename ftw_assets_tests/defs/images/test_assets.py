@@ -9,17 +9,16 @@ import rasterio
 
 from ftw_assets.core.raster.cog import is_valid_cog, read_grid
 from ftw_assets.core.stac.validation import validate_stac
-from ftw_assets_tests.defs.scenes.test_selection import EXPECTED, inputs  # noqa: F401 (fixture)
+from ftw_assets_tests.helpers import EXPECTED, ftwd
 from ftw_assets_tests.servers.harness import FaultProxy, archive_copy_served_at
-from ftw_assets_tests.test_create_dataset import ftwd
 
 
 def images(out):
     return sorted((out / "ds-chips").glob("*/*_image_s2.tif"))
 
 
-def test_download_images_end_to_end(tmp_path, archive_parquet, inputs):  # noqa: F811
-    fields, calendar = inputs
+def test_download_images_end_to_end(tmp_path, archive_parquet, demo_inputs):
+    fields, calendar = demo_inputs
     out = tmp_path / "out"
     run = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
                "--download-images", "--crop-calendar-dir", calendar, "--bands", "red,green,blue,nir,scl")
@@ -52,8 +51,8 @@ def test_download_images_end_to_end(tmp_path, archive_parquet, inputs):  # noqa:
     assert again.returncode == 0 and "0 chip-years need work" in again.stdout
 
 
-def test_faults_during_downloads(tmp_path, archive_parquet, cog_server, inputs, monkeypatch):  # noqa: F811
-    fields, calendar = inputs
+def test_faults_during_downloads(tmp_path, archive_parquet, cog_server, demo_inputs, monkeypatch):
+    fields, calendar = demo_inputs
     monkeypatch.setenv("FTW_HTTP_ATTEMPTS", "4")
     monkeypatch.setenv("FTW_HTTP_BACKOFF_S", "0.1")
     proxy = FaultProxy(cog_server.port)

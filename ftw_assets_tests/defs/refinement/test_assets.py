@@ -13,14 +13,13 @@ from ftw_assets.definitions import build_defs
 from ftw_assets.automation.sensors import reselect_cloudy_chips
 from ftw_assets.resources import DatasetResource
 from ftw_assets.runner import execute_plan, open_instance
-from ftw_assets_tests.defs.scenes.test_selection import APR03, APR08, EXPECTED, chosen, inputs  # noqa: F401
-from ftw_assets_tests.test_create_dataset import ftwd
+from ftw_assets_tests.helpers import APR03, APR08, EXPECTED, chosen, ftwd
 
 CHIP = "ftw-33UWP7830"
 
 
-def build(tmp_path, archive_parquet, inputs):  # noqa: F811
-    fields, calendar = inputs
+def build(tmp_path, archive_parquet, demo_inputs):
+    fields, calendar = demo_inputs
     out = tmp_path / "out"
     run = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
                "--download-images", "--crop-calendar-dir", calendar)
@@ -33,8 +32,8 @@ def planting_item(out):
     return json.loads((out / "ds-chips" / f"{CHIP}_2024" / f"{CHIP}_2024_planting_s2.json").read_text())
 
 
-def test_refinement_then_the_sensor_reselects_one_chip(tmp_path, archive_parquet, inputs):  # noqa: F811
-    out = build(tmp_path, archive_parquet, inputs)
+def test_refinement_then_the_sensor_reselects_one_chip(tmp_path, archive_parquet, demo_inputs):
+    out = build(tmp_path, archive_parquet, demo_inputs)
     refine = ftwd("refine-cloud-cover", out, "--no-reselect", "--output-report", tmp_path / "refine.json")
     assert refine.returncode == 0, refine.stderr
     report = json.loads((tmp_path / "refine.json").read_text())
@@ -83,14 +82,14 @@ def test_refinement_then_the_sensor_reselects_one_chip(tmp_path, archive_parquet
         assert reselect_cloudy_chips(context).run_requests == []
 
 
-def test_refine_cloud_cover_reselects_in_process_and_caps_attempts(tmp_path, archive_parquet, inputs):  # noqa: F811
-    out = build(tmp_path, archive_parquet, inputs)
+def test_refine_cloud_cover_reselects_in_process_and_caps_attempts(tmp_path, archive_parquet, demo_inputs):
+    out = build(tmp_path, archive_parquet, demo_inputs)
     run = ftwd("refine-cloud-cover", out)
     assert run.returncode == 0, run.stderr
     assert f"selecting again for 1 chip-year(s) whose scene was rejected: {CHIP}|2024" in run.stdout
     assert chosen(out)[(CHIP, "planting")] == APR08
     # With no re-selection allowed the chip-season is skipped with the reason instead.
-    out2 = build(tmp_path / "b", archive_parquet, inputs)
+    out2 = build(tmp_path / "b", archive_parquet, demo_inputs)
     capped = ftwd("refine-cloud-cover", out2, "--max-attempts", "0")
     assert capped.returncode == 0, capped.stderr
     assert (CHIP, "planting") not in chosen(out2)

@@ -5,7 +5,7 @@ import duckdb
 from ftw_assets.demo.world import write_demo_fields
 from ftw_assets.defs.scenes.inventory import scene_inventory
 from ftw_assets.resources import STAC_POOL
-from ftw_assets_tests.test_create_dataset import ftwd
+from ftw_assets_tests.helpers import ftwd
 
 
 def _inventory(out):

@@ -4,46 +4,14 @@ real STAC API (behind a counting proxy), with the real crop calendar where ../sh
 import json
 
 import duckdb
-import pytest
 
-from ftw_assets.demo.world import write_demo_calendar, write_demo_fields
 from ftw_assets.core.stac.validation import validate_stac
-from ftw_assets_tests.conftest import SHARED
+from ftw_assets_tests.helpers import APR03, APR08, EAST, EXPECTED, WEST, chosen, ftwd
 from ftw_assets_tests.servers.harness import FaultProxy
-from ftw_assets_tests.test_create_dataset import ftwd
-
-APR03, MAR29, APR08 = "S2B_T33UWP_20240403T100613_L2A", "S2A_T33UWP_20240329T101638_L2A", "S2A_T33UWP_20240408T100648_L2A"
-OCT30 = "S2B_T33UWP_20241030T100643_L2A"
-WEST = ["ftw-33UWP7828", "ftw-33UWP7830", "ftw-33UWP8028", "ftw-33UWP8030"]
-EAST = ["ftw-33UWP8228", "ftw-33UWP8230", "ftw-33UWP8428", "ftw-33UWP8430"]
-# Without the pixel check: the east chips take the 0 % scene of the neighbouring orbit (Mar 29); its
-# swath edge leaves the west chips without data, so they take Apr 3 (0.16 % at scene level).
-# Harvest: two 0 % scenes, Oct 25 and Oct 30; Oct 30 is closer to the target (Oct 28).
-EXPECTED = {**{(c, "planting"): APR03 for c in WEST}, **{(c, "planting"): MAR29 for c in EAST},
-            **{(c, "harvest"): OCT30 for c in WEST + EAST}}
 
 
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("selection")
-    calendar = SHARED / "crop_calendar"
-    if not (calendar / "sc-sos-3x3-v2-cog.tiff").exists():
-        calendar = write_demo_calendar(root / "calendar")  # the same values at the demo pixels
-    return write_demo_fields(root / "fields.gpkg"), calendar
-
-
-def chosen(out):
-    result = {}
-    for path in sorted((out / "ds-chips").glob("*/*_s2.json")):
-        item = json.loads(path.read_text())
-        chip, _, season, _ = item["id"].split("_")
-        via = next(link["href"] for link in item["links"] if link["rel"] == "via")
-        result[(chip, season)] = via.rsplit("/", 1)[-1].split("#")[-1]
-    return result
-
-
-def test_geoparquet_selection_then_pixel_check(tmp_path, archive_parquet, inputs):
-    fields, calendar = inputs
+def test_geoparquet_selection_then_pixel_check(tmp_path, archive_parquet, demo_inputs):
+    fields, calendar = demo_inputs
     out = tmp_path / "out"
     run = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
                "--select-images", "--crop-calendar-dir", calendar)
@@ -77,8 +45,8 @@ def test_geoparquet_selection_then_pixel_check(tmp_path, archive_parquet, inputs
     assert (report["total_processed"], report["successful"], report["skipped"], report["failed"]) == (8, 8, [], [])
 
 
-def test_stac_api_gives_the_same_choices_with_one_search_per_tile_and_season(tmp_path, inputs, stac_api):
-    fields, calendar = inputs
+def test_stac_api_gives_the_same_choices_with_one_search_per_tile_and_season(tmp_path, demo_inputs, stac_api):
+    fields, calendar = demo_inputs
     proxy = FaultProxy(stac_api.port)
     try:
         proxy.set()  # no faults: the proxy only counts what reaches the server
@@ -92,16 +60,16 @@ def test_stac_api_gives_the_same_choices_with_one_search_per_tile_and_season(tmp
         proxy.stop()
 
 
-def test_missing_crop_calendar_fails_before_writing(tmp_path, inputs, archive_parquet):
-    fields, _ = inputs
+def test_missing_crop_calendar_fails_before_writing(tmp_path, demo_inputs, archive_parquet):
+    fields, _ = demo_inputs
     run = ftwd("create-dataset", fields, tmp_path / "out", "--year", "2024", "--stac-host", archive_parquet,
                "--select-images", "--crop-calendar-dir", tmp_path / "empty")
     assert run.returncode == 2 and "sc-sos-3x3-v2-cog.tiff" in run.stderr and "--crop-calendar-dir" in run.stderr
     assert not (tmp_path / "out").exists()
 
 
-def test_on_missing_skip_and_fail_are_reported(tmp_path, archive_parquet, inputs):
-    fields, calendar = inputs
+def test_on_missing_skip_and_fail_are_reported(tmp_path, archive_parquet, demo_inputs):
+    fields, calendar = demo_inputs
     out = tmp_path / "out"
     # No archive scene falls on the target days themselves (Apr 1, Oct 28): a 0-day buffer finds nothing.
     run = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,

@@ -1,0 +1,158 @@
+"""Make a dataset: ``create-dataset``, ``demo`` (the same on the generated demo world) and ``add-year``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ftw_assets.cli import options as opt
+from ftw_assets.cli.output import print_download_report, print_selection_report, print_summary
+from ftw_assets.core.dataset.layout import Layout
+from ftw_assets.core.dataset.settings import DatasetSettings
+from ftw_assets.core.geometry.grid import CELL_SIZES_KM, SPLIT_TYPES
+
+
+@click.command("create-dataset")
+@click.argument("fields", type=click.Path(path_type=Path))
+@click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
+@opt.option(DatasetSettings, "name")
+@opt.option(DatasetSettings, "year")
+@opt.option(DatasetSettings, "min_coverage")
+@opt.option(DatasetSettings, "split_type", type=click.Choice(SPLIT_TYPES))
+@opt.option(DatasetSettings, "split_percents")
+@opt.option(DatasetSettings, "mask_types")
+@opt.option(DatasetSettings, "presence_only")
+@opt.option(DatasetSettings, "chip_size_px")
+@opt.option(DatasetSettings, "cell_km", type=click.Choice([str(c) for c in CELL_SIZES_KM]))
+@opt.option(DatasetSettings, "seed")
+@opt.chips_per_run
+@opt.stac_host
+@opt.collection
+@click.option("--inventory", is_flag=True,
+              help="Also search the scene source once per MGRS tile and year (DuckDB table scene_inventory).")
+@click.option("--select-images", is_flag=True,
+              help="After the masks, pick the planting and harvest scenes of every chip-year (see select-images).")
+@click.option("--download-images", is_flag=True,
+              help="Also write the clipped planting and harvest images (implies --select-images; see download-images).")
+@opt.image_options(prefix="With --download-images: ")
+@opt.selection_options
+def create_dataset(fields, output_dir, chips_per_run, inventory, select_images, download_images, **options) -> None:
+    """Chip grid, masks and STAC catalog for FIELDS (any vector file with field polygons) in OUTPUT_DIR;
+    with --select-images also the planting and harvest scenes, with --download-images also their images.
+
+    Re-running the same command does only what is missing, read from the Dagster instance in
+    OUTPUT_DIR/dagster_home.
+    """
+    from ftw_assets.core.geometry.fields import read_fields, resolve_year
+    from ftw_assets.core.scenes.sources import open_source
+
+    settings = opt.settings_from(DatasetSettings, options, fields=str(Path(fields).resolve()),
+                                 stac_host=opt.stac_host_value(options["stac_host"]))
+    if inventory:
+        open_source(settings.stac_host, settings.collection)  # a bad --stac-host fails before anything is written
+    selection, images = None, None
+    if download_images:
+        from ftw_assets.core.raster.clip import ImageSettings
+
+        images = opt.settings_from(ImageSettings, options)
+        select_images = True
+    if select_images:
+        selection = opt.selection_settings(options, options["stac_host"], options["collection"])
+    # Fail before anything is written when the input cannot work.
+    frame, report = read_fields(settings.fields)
+    season = resolve_year(frame, settings.year, settings.fields)
+    click.echo(f"{report.fields} fields from {fields} (CRS {report.source_crs}), year {season}")
+
+    output_dir = Path(output_dir).resolve()
+    opt.check_same_dataset(output_dir, settings)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    settings.save(output_dir)
+    redo = opt.store_selection(output_dir, selection) if selection else False
+    redo_images = opt.store_images(output_dir, images) if images else False
+    from ftw_assets import pipeline
+    from ftw_assets.core.dataset.stages import DOWNLOAD, SELECT
+    from ftw_assets.defs import scene_inventory
+
+    summary = pipeline.materialize_dataset(
+        output_dir, redo=[SELECT] * redo + [DOWNLOAD] * redo_images, after=[scene_inventory.key] * inventory,
+        chips_per_run=chips_per_run, echo=click.echo)
+    layout = Layout(output_dir, settings.name)
+    print_summary(summary, layout)
+    if selection:
+        print_selection_report(layout)
+    if images:
+        print_download_report(layout)
+    if summary.failed:
+        sys.exit(1)
+
+
+def _demo_calendar_dir(fallback: Path) -> Path | None:
+    """The cached crop calendar when present (None = use it), else the demo's excerpt of it."""
+    from ftw_assets.core.scenes.calendar import CalendarError, calendar_files
+    from ftw_assets.demo.world import write_demo_calendar
+
+    try:
+        calendar_files(None, "summer", download=False)
+        return None
+    except CalendarError:
+        if not (fallback / "sc-sos-3x3-v2-cog.tiff").exists():
+            write_demo_calendar(fallback)
+        click.echo(f"no crop calendar in the cache: using the demo's excerpt of it in {fallback}")
+        return fallback
+
+
+@click.command("demo")
+@click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/demo"))
+@click.option("--fields", "fields_path", type=click.Path(path_type=Path), default=Path("data/demo_fields.gpkg"),
+              show_default=True, help="Where the generated demo field file is kept (made once).")
+@click.option("--archive", "archive_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/archive"),
+              show_default=True, help="Where the generated local Sentinel-2 archive is kept (made once).")
+@click.pass_context
+def demo(ctx, output_dir, fields_path, archive_dir) -> None:
+    """Build the demo dataset from the embedded demo world (generated once, no network): demo fields,
+    a local Sentinel-2 archive searched as stac-geoparquet, chips, masks, catalog and scene inventory."""
+    from ftw_assets.demo.archive import build_archive
+    from ftw_assets.demo.world import DEMO_YEAR, write_demo_fields
+
+    if not Path(fields_path).exists():
+        write_demo_fields(fields_path)
+        click.echo(f"generated demo fields: {fields_path}")
+    started = time.monotonic()
+    parquet = build_archive(archive_dir)
+    click.echo(f"local Sentinel-2 archive: {parquet} ({time.monotonic() - started:.1f} s)")
+    calendar_dir = _demo_calendar_dir(Path(archive_dir).parent / "demo_calendar")
+    ctx.invoke(create_dataset, fields=fields_path, output_dir=output_dir, name="demo", year=DEMO_YEAR,
+               stac_host=str(parquet), inventory=True, download_images=True, crop_calendar_dir=calendar_dir)
+
+
+@click.command("add-year")
+@click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("year", type=int)
+@opt.chips_per_run
+def add_year(output_dir, year, chips_per_run) -> None:
+    """Add YEAR to every chip of the dataset and build what the dataset is configured for (masks and
+    catalog; scenes, images and cloud refinement with re-selection when their options files exist) for
+    the new chip-years."""
+    from ftw_assets.core.geometry.fields import resolve_year
+    from ftw_assets import pipeline
+    from ftw_assets.partitions import YEARS
+    from ftw_assets.runner import open_instance
+
+    output_dir = opt.dataset_dir(output_dir)
+    settings = DatasetSettings.load(output_dir)
+    year = resolve_year(None, year, f"year {year}")  # the same bounds as --year
+    layout = Layout(output_dir, settings.name)
+    instance = open_instance(layout)
+    if str(year) not in instance.get_dynamic_partitions(YEARS):
+        instance.add_dynamic_partitions(YEARS, [str(year)])
+        click.echo(f"added {year}: every chip now has a {year} partition")
+    summary = pipeline.materialize_dataset(output_dir, chips_per_run=chips_per_run, echo=click.echo)
+    print_summary(summary, layout)
+    if summary.failed:
+        sys.exit(1)
+
+
+COMMANDS = [create_dataset, demo, add_year]

@@ -1,0 +1,118 @@
+"""Operating a dataset: ``status``, ``qa-report``, ``release``, ``doctor`` and ``ui``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ftw_assets.cli import options as opt
+from ftw_assets.cli.output import print_status, print_summary
+from ftw_assets.core.dataset.layout import Layout
+from ftw_assets.core.dataset.settings import DatasetSettings
+from ftw_assets.core.scenes.selection import SelectionSettings
+
+
+def _layout(output_dir: Path) -> Layout:
+    return Layout(output_dir, DatasetSettings.load(output_dir).name)
+
+
+@click.command("status")
+@click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def status(output_dir) -> None:
+    """Per asset: materialized, failed, in-progress and missing chip-year partitions, and the last errors,
+    read from the dataset's Dagster instance."""
+    from ftw_assets.definitions import build_defs
+    from ftw_assets.runner import last_errors, open_instance, partition_status
+
+    output_dir = opt.dataset_dir(output_dir)
+    instance = open_instance(_layout(output_dir))
+    print_status(partition_status(build_defs(output_dir), instance), last_errors(instance))
+
+
+@click.command("qa-report")
+@click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def qa_report_command(output_dir) -> None:
+    """Write NAME-chips/qa_report.html (self-contained) and link it from the collection."""
+    from ftw_assets import pipeline
+    from ftw_assets.defs import qa_report
+
+    output_dir = opt.dataset_dir(output_dir)
+    summary = pipeline.materialize_dataset(output_dir, after=[qa_report.key], echo=click.echo)
+    layout = _layout(output_dir)
+    if summary.failed:
+        print_summary(summary, layout)
+        sys.exit(1)
+    click.echo(f"QA report: {layout.catalog_dir / 'qa_report.html'}")
+
+
+@click.command("release")
+@click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--version", "version", required=True, help="Release version, e.g. 1.0.0.")
+def release_command(output_dir, version) -> None:
+    """Archive the catalog folder as OUTPUT_DIR/releases/NAME-chips-VERSION.tar.gz with a sha256
+    manifest (counts and parameters included); the same dataset gives the same manifest and bytes."""
+    from ftw_assets.core.reports.release import release
+
+    archive, manifest = release(_layout(opt.dataset_dir(output_dir)), version)
+    counts = json.loads(manifest.read_text())["counts"]
+    click.echo(f"{archive} ({archive.stat().st_size:,} bytes); manifest {manifest}; {counts}")
+
+
+@click.command("doctor")
+@opt.stac_host
+@opt.option(SelectionSettings, "collection")
+@opt.option(SelectionSettings, "crop_calendar_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A dataset folder whose Dagster home to check.")
+def doctor(stac_host, collection, crop_calendar_dir, output_dir) -> None:
+    """Check GDAL and PROJ, the cache folder, the crop calendar, the Dagster home, the STAC host and disk
+    space; say what to fix. Exit 1 when a check fails."""
+    from ftw_assets.core.reports.doctor import FAIL, run_checks
+
+    checks = run_checks(opt.stac_host_value(stac_host), collection,
+                        str(crop_calendar_dir) if crop_calendar_dir else None, output_dir)
+    for c in checks:
+        click.secho(f"{c.state:5} {c.name:14} {c.detail}", fg={"ok": None, "warn": "yellow"}.get(c.state, "red"))
+    if any(c.state == FAIL for c in checks):
+        sys.exit(1)
+
+
+@click.command("ui")
+@click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; keep 127.0.0.1 unless you mean to share it.")
+@click.option("--port", default=3000, show_default=True)
+def ui(output_dir, host, port) -> None:
+    """Start the Dagster UI (and daemon) over OUTPUT_DIR's dataset and instance."""
+    from ftw_assets.runner import open_instance
+
+    output_dir = Path(output_dir).resolve()
+    layout = _layout(output_dir)  # no dataset.json: says how to make one
+    open_instance(layout).dispose()
+    env = {**os.environ, "FTW_OUTPUT_DIR": str(output_dir), "DAGSTER_HOME": str(layout.dagster_home)}
+    args = ["dagster", "dev", "-m", "ftw_assets", "-h", host, "-p", str(port)]
+    dagster = Path(sys.executable).with_name("dagster")
+    os.execvpe(str(dagster) if dagster.exists() else "dagster", args, env)
+
+
+@click.command("browse")
+@click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; keep 127.0.0.1 unless you mean to share it.")
+@click.option("--port", default=8070, show_default=True)
+@click.option("--basemap", default=None, metavar="XYZ_URL",
+              help="Tile URL template for the map, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png "
+                   "(default: none, works offline).")
+def browse(output_dir, host, port, basemap) -> None:
+    """Browse OUTPUT_DIR's STAC catalog in Radiant Earth's STAC Browser: items, thumbnails, masks and
+    clipped images on a map, served with the catalog on one local address (built once by `make install`)."""
+    from ftw_assets.core.stac.browser import serve
+
+    serve(_layout(opt.dataset_dir(output_dir)).catalog_dir, host=host, port=port, basemap=basemap)
+
+
+COMMANDS = [status, qa_report_command, release_command, doctor, ui, browse]

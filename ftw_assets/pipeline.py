@@ -1,0 +1,187 @@
+"""Which assets run, in what order, for a dataset: the one owner of the stage chains.
+
+The chains come from the asset graph (``defs/``): the chip-year assets in dependency order, kept when
+their stage is on for the dataset (:class:`~ftw_assets.core.dataset.stages.Stages`, read from its
+options files). A chip-year missing one asset reruns that asset and its downstream assets in the
+chain, nothing else. ``ftwd`` (in-process), the fill schedule and the re-selection sensor all plan
+their runs here; :mod:`ftw_assets.runner` executes them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterable
+
+import dagster as dg
+from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from ftw_assets import runner
+from ftw_assets.core.dataset.chip_year import ChipYear
+from ftw_assets.core.dataset.stages import ALWAYS, DOWNLOAD, REFINE, SELECT, Stages
+from ftw_assets.defs import (ASSETS, CHECKS, chip_grid, clipped_images, cloud_refinement, crop_calendar, masks,
+                             selected_scenes, stac_catalog)
+from ftw_assets.partitions import CHIPS_PER_RUN
+
+# The stage that turns each chip-year asset on.
+STAGE_OF = {chip_grid.key: ALWAYS, masks.key: ALWAYS, crop_calendar.key: SELECT, selected_scenes.key: SELECT,
+            clipped_images.key: DOWNLOAD, cloud_refinement.key: REFINE, stac_catalog.key: ALWAYS}
+TRIGGER_TAG = "ftw/trigger"
+RESELECT_TRIGGER = "cloud-refinement"
+FILL_TRIGGER = "fill-schedule"
+
+
+@lru_cache(maxsize=1)
+def asset_graph() -> AssetGraph:
+    return AssetGraph.from_assets(ASSETS)
+
+
+def chip_year_assets() -> list[dg.AssetKey]:
+    """Every chip-year (partitioned) asset, in dependency order."""
+    graph = asset_graph()
+    return [k for k in graph.toposorted_asset_keys if graph.get(k).partitions_def is not None]
+
+
+def setup_assets() -> list[dg.AssetKey]:
+    """The unpartitioned assets the chip-year assets need first (the fields, the chip registry)."""
+    graph = asset_graph()
+    upstream = dg.AssetSelection.assets(*chip_year_assets()).upstream().resolve(graph)
+    return [k for k in graph.toposorted_asset_keys if k in upstream and graph.get(k).partitions_def is None]
+
+
+def chain(stages: Stages) -> list[dg.AssetKey]:
+    """The chip-year assets this dataset runs, in dependency order."""
+    missing = set(chip_year_assets()) - set(STAGE_OF)
+    assert not missing, f"no stage for {missing}"  # a new chip-year asset must name its stage here
+    return [k for k in chip_year_assets() if stages.enabled(STAGE_OF[k])]
+
+
+def downstream(keys: Iterable[dg.AssetKey], within: list[dg.AssetKey]) -> list[dg.AssetKey]:
+    """``keys`` and everything downstream of them, limited to the chain ``within``, in its order."""
+    reached = dg.AssetSelection.assets(*keys).downstream().resolve(asset_graph())
+    return [k for k in within if k in reached]
+
+
+def reselection_chain(stages: Stages) -> list[dg.AssetKey]:
+    """What a re-selection redoes: the selection and everything after it (refinement included)."""
+    return downstream([selected_scenes.key], chain(stages.with_(select=True, refine=True)))
+
+
+def checks_for(stages: Stages) -> tuple[dg.AssetCheckKey, ...]:
+    """The asset checks that scan the dataset after the runs (the image checks when images are on)."""
+    return tuple(k for c in CHECKS for k in c.check_keys) if stages.download else ()
+
+
+def fill_plan(instance: dg.DagsterInstance, stages: Stages, batch: int = CHIPS_PER_RUN) -> list[runner.PlannedRun]:
+    """Runs for the chip-years whose chain is missing or failed (the schedule and a UI backfill)."""
+    return runner.missing_plan(instance, chain(stages), batch, closure=_closure(chain(stages)))
+
+
+def reselection_plan(instance: dg.DagsterInstance, targets: Iterable[ChipYear], stages: Stages,
+                     batch: int = CHIPS_PER_RUN) -> list[runner.PlannedRun]:
+    """Runs over contiguous ranges of the targeted chip-years (registration order), many per run."""
+    return runner.targets_plan(instance, targets, reselection_chain(stages), batch)
+
+
+def run_requests(plan: list[runner.PlannedRun], trigger: str, run_key: str) -> list[dg.RunRequest]:
+    """One request per planned run: a range of chip-year partitions in one run, as backfills batch them."""
+    return [
+        dg.RunRequest(asset_selection=run.assets, run_key=f"{run_key}:{run.first}:{run.last}",
+                      tags={ASSET_PARTITION_RANGE_START_TAG: run.first, ASSET_PARTITION_RANGE_END_TAG: run.last,
+                            TRIGGER_TAG: trigger, "ftw/chip_years": str(run.count)})
+        for run in plan
+    ]
+
+
+def _closure(keys: list[dg.AssetKey]) -> dict[dg.AssetKey, list[dg.AssetKey]]:
+    return {k: downstream([k], keys) for k in keys}
+
+
+def materialize_dataset(
+    output_dir: Path,
+    stages: Stages | None = None,
+    *,
+    redo: Iterable[str] = (),
+    after: Iterable[dg.AssetKey] = (),
+    chips_per_run: int | None = None,
+    reselect: bool = True,
+    echo: Callable[[str], None] = print,
+) -> runner.Summary:
+    """What every ``ftwd`` command does: the setup assets, then the missing chip-years of the dataset's
+    chain in batched in-process runs, then ``after`` (unpartitioned reports) and the checks; with
+    refinement on, the re-selection loop the sensor runs in the UI (unless ``reselect`` is False).
+
+    ``stages``: default, what the dataset's options files turn on. ``redo``: stages whose assets are
+    done again for every chip-year (their options changed)."""
+    import os
+
+    from ftw_assets.definitions import build_defs
+
+    output_dir = Path(output_dir).resolve()
+    os.environ["FTW_OUTPUT_DIR"] = str(output_dir)  # anything that builds the definitions again sees this dataset
+    stages = stages or Stages.of(output_dir)
+    keys = chain(stages)
+    cursor = latest_refinement(output_dir) if stages.refine else 0
+    summary = runner.materialize_missing(
+        build_defs(output_dir), runner.open_instance(runner.dataset_layout(output_dir)),
+        unpartitioned=setup_assets(), partitioned=keys,
+        redo=tuple(k for k in keys if STAGE_OF[k] in set(redo)),
+        closure=_closure(keys), checks=checks_for(stages),
+        batch=chips_per_run or CHIPS_PER_RUN, echo=echo, after=list(after),
+    )
+    if stages.refine and reselect and not summary.failed:
+        from ftw_assets.core.scenes.refinement import RefinementSettings
+
+        max_attempts = RefinementSettings.load(output_dir).max_attempts
+        summary.runs += reselect_runs(output_dir, stages, cursor, max_attempts, echo)
+    return summary
+
+
+def latest_refinement(output_dir: Path) -> int:
+    """The storage id of the newest cloud_refinement materialization (0 if none): where to start reading."""
+    instance = runner.open_instance(runner.dataset_layout(output_dir))
+    result = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=cloud_refinement.key), limit=1,
+                                             ascending=False)
+    return result.records[0].storage_id if result.records else 0
+
+
+def refinement_events(instance: dg.DagsterInstance, after: int) -> tuple[list[tuple[str, dict]], int]:
+    """(partition key, {season: rejections so far}) of every cloud_refinement materialization after
+    storage id ``after``, paged through the instance's records API; and the last storage id seen."""
+    events, cursor, last = [], None, after
+    while True:
+        page = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=cloud_refinement.key, after_storage_id=after), limit=5000,
+            cursor=cursor, ascending=True,
+        )
+        for record in page.records:
+            rejected = record.asset_materialization.metadata.get("rejected")
+            events.append((record.partition_key, rejected.data if rejected is not None else {}))
+            last = max(last, record.storage_id)
+        if not page.has_more:
+            return events, last
+        cursor = page.cursor
+
+
+def reselect_runs(output_dir: Path, stages: Stages, cursor: int, max_attempts: int,
+                  echo: Callable[[str], None] = print) -> list[runner.RunOutcome]:
+    """The re-selection sensor's loop, in-process: select again for the chip-years refinement rejected
+    after ``cursor``, until none is left or attempts are used up; stops at the first failed round."""
+    from ftw_assets.core.scenes.refinement import reselection_targets
+    from ftw_assets.definitions import build_defs
+
+    instance = runner.open_instance(runner.dataset_layout(output_dir))
+    defs = build_defs(output_dir)
+    outcomes: list[runner.RunOutcome] = []
+    for _ in range(max_attempts + 2):  # each round re-selects what the previous round rejected
+        events, cursor = refinement_events(instance, cursor)
+        targets, _ = reselection_targets(events, max_attempts)
+        if not targets:
+            break
+        echo(f"selecting again for {len(targets)} chip-year(s) whose scene was rejected: {', '.join(targets[:10])}")
+        plan = reselection_plan(instance, [ChipYear.parse(t) for t in targets], stages)
+        outcomes += runner.execute_plan(defs, instance, plan, echo, tags={TRIGGER_TAG: RESELECT_TRIGGER})
+        if any(not o.success for o in outcomes):
+            break
+    return outcomes
