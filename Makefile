@@ -45,9 +45,11 @@ bench: install
 validate: install
 	FTW_OUTPUT_DIR=$(DEMO_DIR) $(BIN)/dagster definitions validate -m ftw_assets
 
+# The Dagster UI over the demo dataset on http://127.0.0.1:$(UI_PORT) (`make ui UI_PORT=3001` for another port).
+UI_PORT ?= 3000
 ui: install
 	@test -f $(DEMO_DIR)/dataset.json || $(MAKE) demo
-	$(BIN)/ftwd ui $(DEMO_DIR)
+	$(BIN)/ftwd ui $(DEMO_DIR) --port $(UI_PORT)
 
 clean:
 	rm -rf $(DEMO_DIR) data/demo_fields.gpkg data/demo_calendar data/bench data/ftw data/ftw-fit-logs

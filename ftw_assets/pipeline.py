@@ -73,9 +73,11 @@ def checks_for(stages: Stages) -> tuple[dg.AssetCheckKey, ...]:
     return tuple(k for c in CHECKS for k in c.check_keys) if stages.download else ()
 
 
-def fill_plan(instance: dg.DagsterInstance, stages: Stages, batch: int = CHIPS_PER_RUN) -> list[runner.PlannedRun]:
-    """Runs for the chip-years whose chain is missing or failed (the schedule and a UI backfill)."""
-    return runner.missing_plan(instance, chain(stages), batch, closure=_closure(chain(stages)))
+def fill_plan(instance: dg.DagsterInstance, stages: Stages, batch: int = CHIPS_PER_RUN,
+              chips: list[str] | None = None) -> list[runner.PlannedRun]:
+    """Runs for the chip-years whose chain is missing or failed (the schedule and a UI backfill), over
+    ``chips`` (default: every chip partition)."""
+    return runner.missing_plan(instance, chain(stages), batch, closure=_closure(chain(stages)), chips=chips)
 
 
 def reselection_plan(instance: dg.DagsterInstance, targets: Iterable[ChipYear], stages: Stages,
@@ -107,13 +109,16 @@ def materialize_dataset(
     chips_per_run: int | None = None,
     reselect: bool = True,
     echo: Callable[[str], None] = print,
+    progress: runner.Progress | None = None,
 ) -> runner.Summary:
     """What every ``ftwd`` command does: the setup assets, then the missing chip-years of the dataset's
     chain in batched in-process runs, then ``after`` (unpartitioned reports) and the checks; with
-    refinement on, the re-selection loop the sensor runs in the UI (unless ``reselect`` is False).
+    refinement on, the re-selection loop the sensor runs in the UI (unless ``reselect`` is False)
+    before the checks.
 
     ``stages``: default, what the dataset's options files turn on. ``redo``: stages whose assets are
-    done again for every chip-year (their options changed)."""
+    done again for every chip-year (their options changed). ``progress``: told about the chip-year runs
+    (default: one ``echo`` line per run). Chip partitions that are not in the chip table are left out."""
     import os
 
     from ftw_assets.definitions import build_defs
@@ -122,28 +127,31 @@ def materialize_dataset(
     os.environ["FTW_OUTPUT_DIR"] = str(output_dir)  # anything that builds the definitions again sees this dataset
     stages = stages or Stages.of(output_dir)
     keys = chain(stages)
-    cursor = latest_refinement(output_dir) if stages.refine else 0
+    loop, checks = stages.refine and reselect, checks_for(stages)
+    layout = runner.dataset_layout(output_dir)
+    defs, instance = build_defs(output_dir), runner.open_instance(layout)
     summary = runner.materialize_missing(
-        build_defs(output_dir), runner.open_instance(runner.dataset_layout(output_dir)),
-        unpartitioned=setup_assets(), partitioned=keys,
+        defs, instance, unpartitioned=setup_assets(), partitioned=keys,
         redo=tuple(k for k in keys if STAGE_OF[k] in set(redo)),
-        closure=_closure(keys), checks=checks_for(stages),
+        closure=_closure(keys), checks=() if loop else checks,
         batch=chips_per_run or CHIPS_PER_RUN, echo=echo, after=list(after),
+        chip_table=layout.chips_parquet, progress=progress,
     )
-    if stages.refine and reselect and not summary.failed:
+    if loop and not summary.failed:
         from ftw_assets.core.scenes.refinement import RefinementSettings
 
         max_attempts = RefinementSettings.load(output_dir).max_attempts
-        summary.runs += reselect_runs(output_dir, stages, cursor, max_attempts, echo)
+        summary.runs += reselect_runs(output_dir, stages, max_attempts, echo, progress)
+    if loop and checks:  # the checks scan what re-selection left (it replaces rejected, e.g. blank, images)
+        summary.runs.append(runner.run_checks(defs, instance, checks, echo))
     return summary
 
 
-def latest_refinement(output_dir: Path) -> int:
-    """The storage id of the newest cloud_refinement materialization (0 if none): where to start reading."""
-    instance = runner.open_instance(runner.dataset_layout(output_dir))
-    result = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=cloud_refinement.key), limit=1,
-                                             ascending=False)
-    return result.records[0].storage_id if result.records else 0
+def still_rejected(instance: dg.DagsterInstance) -> list[tuple[str, dict]]:
+    """(partition key, {season: rejections so far}) of each chip-year's latest cloud_refinement
+    materialization: what is rejected now, whichever command, crash or ``--no-reselect`` came between."""
+    events, _ = refinement_events(instance, 0)
+    return sorted(dict(events).items())  # ascending storage ids: the latest per chip-year wins
 
 
 def refinement_events(instance: dg.DagsterInstance, after: int) -> tuple[list[tuple[str, dict]], int]:
@@ -164,10 +172,12 @@ def refinement_events(instance: dg.DagsterInstance, after: int) -> tuple[list[tu
         cursor = page.cursor
 
 
-def reselect_runs(output_dir: Path, stages: Stages, cursor: int, max_attempts: int,
-                  echo: Callable[[str], None] = print) -> list[runner.RunOutcome]:
-    """The re-selection sensor's loop, in-process: select again for the chip-years refinement rejected
-    after ``cursor``, until none is left or attempts are used up; stops at the first failed round."""
+def reselect_runs(output_dir: Path, stages: Stages, max_attempts: int,
+                  echo: Callable[[str], None] = print,
+                  progress: runner.Progress | None = None) -> list[runner.RunOutcome]:
+    """The re-selection sensor's loop, in-process: select again for the chip-years whose latest
+    refinement rejected a scene, until none is left or attempts are used up; stops at the first
+    failed round. Read from the state, not from new events, so a rerun after a crash finishes it."""
     from ftw_assets.core.scenes.refinement import reselection_targets
     from ftw_assets.definitions import build_defs
 
@@ -175,13 +185,13 @@ def reselect_runs(output_dir: Path, stages: Stages, cursor: int, max_attempts: i
     defs = build_defs(output_dir)
     outcomes: list[runner.RunOutcome] = []
     for _ in range(max_attempts + 2):  # each round re-selects what the previous round rejected
-        events, cursor = refinement_events(instance, cursor)
-        targets, _ = reselection_targets(events, max_attempts)
+        targets, _ = reselection_targets(still_rejected(instance), max_attempts)
         if not targets:
             break
         echo(f"selecting again for {len(targets)} chip-year(s) whose scene was rejected: {', '.join(targets[:10])}")
         plan = reselection_plan(instance, [ChipYear.parse(t) for t in targets], stages)
-        outcomes += runner.execute_plan(defs, instance, plan, echo, tags={TRIGGER_TAG: RESELECT_TRIGGER})
+        outcomes += runner.execute_plan(defs, instance, plan, echo, tags={TRIGGER_TAG: RESELECT_TRIGGER},
+                                        progress=progress)
         if any(not o.success for o in outcomes):
             break
     return outcomes

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple
+from typing import Callable, Iterable, NamedTuple, Protocol
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -81,6 +81,56 @@ def chip_year_keys(instance: dg.DagsterInstance) -> tuple[list[str], list[str]]:
     return list(instance.get_dynamic_partitions(CHIPS)), list(instance.get_dynamic_partitions(YEARS))
 
 
+def chips_in_table(instance: dg.DagsterInstance, chip_table: Path) -> tuple[list[str], list[str]]:
+    """The instance's chip partitions in registration order, split into the cells of the dataset's chip
+    table (``chip_table``, chips.parquet) and the others: partitions added by hand (in the UI) or left
+    from an earlier chip table. Without the table every chip is one of the others."""
+    chips = list(instance.get_dynamic_partitions(CHIPS))
+    known: set[str] = set()
+    if Path(chip_table).exists():
+        import pyarrow.parquet as pq
+
+        known = set(pq.read_table(chip_table, columns=["chip_id"]).column("chip_id").to_pylist())
+    return [c for c in chips if c in known], [c for c in chips if c not in known]
+
+
+def unknown_chips_message(unknown: list[str], chip_table: Path) -> str:
+    """What is wrong with chip partitions that are not in the chip table, and what to do."""
+    shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+    return (f"left out {len(unknown)} chip partition(s) that are not cells of this dataset's chip table "
+            f"{chip_table}: {shown}. A chip partition added by hand (e.g. in the Dagster UI) names no chip of the "
+            "dataset: delete it (UI: an asset's menu, Delete partitions; or "
+            "DagsterInstance.delete_dynamic_partition('chips', ID)). If the chip table itself is missing or was "
+            "built from other fields, materialize chip_registry.")
+
+
+class Progress(Protocol):
+    """Told about the chip-year runs of a plan: how many chip-years in how many runs, then each run as it
+    finishes (with its one-line summary). ``ftwd`` draws a progress bar in a terminal."""
+
+    def start(self, chip_years: int, runs: int) -> None: ...
+
+    def finished(self, outcome: RunOutcome, line: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Lines:
+    """The plain :class:`Progress`: one line per finished run (what a log, a pipe or CI gets)."""
+
+    def __init__(self, echo: Callable[[str], None] = print) -> None:
+        self.echo = echo
+
+    def start(self, chip_years: int, runs: int) -> None:
+        pass
+
+    def finished(self, outcome: RunOutcome, line: str) -> None:
+        self.echo(line)
+
+    def close(self) -> None:
+        pass
+
+
 class PlannedRun(NamedTuple):
     """One run: the assets, the first and last partition key of its contiguous range, and its size."""
 
@@ -92,14 +142,15 @@ class PlannedRun(NamedTuple):
 
 def plan_runs(
     chips: list[str], years: list[str], assets: list[dg.AssetKey], done: dict[dg.AssetKey, set[str]], batch: int,
-    closure: dict[dg.AssetKey, list[dg.AssetKey]] | None = None,
+    closure: dict[dg.AssetKey, list[dg.AssetKey]] | None = None, only: set[str] | None = None,
 ) -> list[PlannedRun]:
     """Group missing (asset, chip-year) pairs into runs over contiguous chip ranges of one year.
 
     ``assets`` is a chain in dependency order; a chip-year missing an asset also reruns what
     ``closure`` lists for it (its downstream assets in the chain; without a closure, every asset
     after it). Each run covers a contiguous range of chips in registration order for one year, so
-    Dagster's partition-range tags describe it exactly.
+    Dagster's partition-range tags describe it exactly. Chips not in ``only`` (when given) are never
+    planned, and no range spans them.
     """
     closure = closure or {a: assets[i:] for i, a in enumerate(assets)}
     runs = []
@@ -114,7 +165,8 @@ def plan_runs(
 
         for chip in chips:
             key = ChipYear(chip, year).key
-            wanted = {b for a in assets if key not in done[a] for b in closure[a]}
+            planned = only is None or chip in only
+            wanted = {b for a in assets if key not in done[a] for b in closure[a]} if planned else set()
             needed = tuple(a for a in assets if a in wanted) or None
             if needed != current or len(members) >= batch:
                 flush()
@@ -152,7 +204,13 @@ def materialize_missing(
     redo: tuple[dg.AssetKey, ...] = (),
     checks: tuple[dg.AssetCheckKey, ...] = (),
     closure: dict[dg.AssetKey, list[dg.AssetKey]] | None = None,
+    chip_table: Path | None = None,
+    progress: Progress | None = None,
 ) -> Summary:
+    """The unpartitioned setup assets not yet materialized, then the missing chip-years of ``partitioned``
+    in batched runs (only over the chips of ``chip_table`` when given; the others are named and left
+    out), then ``after`` and the ``checks``. ``progress`` (default: one ``echo`` line per run) is told
+    about the chip-year runs."""
     summary = Summary()
     removed = sweep_temp_files(Path(instance.root_directory).parent)  # the dataset folder holds dagster_home
     if removed:
@@ -170,15 +228,18 @@ def materialize_missing(
 
     retries_before = RETRIES.copy()
     chips, years = chip_year_keys(instance)
+    known = None
+    if chip_table is not None:
+        known, unknown = chips_in_table(instance, chip_table)
+        if unknown:
+            echo(unknown_chips_message(unknown, chip_table))
     # ``redo``: assets whose every partition is done again (e.g. selection with changed options).
     done = {a: set() if a in redo else set(map(str, instance.get_materialized_partitions(a))) for a in partitioned}
-    plan = plan_runs(chips, years, partitioned, done, batch, closure)
+    plan = plan_runs(chips, years, partitioned, done, batch, closure, only=None if known is None else set(known))
     total = sum(n for *_, n in plan)
-    echo(f"{len(chips)} chips x {len(years)} year(s): {total} chip-years need work, in {len(plan)} run(s)")
-    for i, (assets, first, last, n) in enumerate(plan, start=1):
-        outcome = _execute(global_job, instance, assets, first, last, n)
-        summary.runs.append(outcome)
-        echo(_line(outcome, f"{i}/{len(plan)}"))
+    echo(f"{len(chips if known is None else known)} chips x {len(years)} year(s): {total} chip-years need work, "
+         f"in {len(plan)} run(s)")
+    summary.runs += _run_plan(global_job, instance, plan, progress or Lines(echo))
     for kind, n in sorted((RETRIES - retries_before).items()):
         echo(f"HTTP retries ({kind}): {n}")
     for key in after:  # unpartitioned reports over the whole dataset, refreshed on every call
@@ -194,15 +255,32 @@ def materialize_missing(
 
 @_own_instance
 def execute_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan, echo: Callable[[str], None] = print,
-                 tags: dict | None = None) -> list[RunOutcome]:
-    """Run planned ranges (from :func:`plan_runs`) in-process, in order."""
-    job = defs.resolve_implicit_global_asset_job_def()
+                 tags: dict | None = None, progress: Progress | None = None) -> list[RunOutcome]:
+    """Run planned ranges (from :func:`plan_runs`) in-process, in order; ``progress`` as in
+    :func:`materialize_missing`."""
+    return _run_plan(defs.resolve_implicit_global_asset_job_def(), instance, plan, progress or Lines(echo), tags)
+
+
+def _run_plan(job, instance, plan: list[PlannedRun], progress: Progress, tags: dict | None = None) -> list[RunOutcome]:
     outcomes = []
-    for i, (assets, first, last, n) in enumerate(plan, start=1):
-        outcome = _execute(job, instance, assets, first, last, n, extra_tags=tags)
-        outcomes.append(outcome)
-        echo(_line(outcome, f"{i}/{len(plan)}"))
+    progress.start(sum(n for *_, n in plan), len(plan))  # plain (assets, first, last, n) tuples too
+    try:
+        for i, (assets, first, last, n) in enumerate(plan, start=1):
+            outcome = _execute(job, instance, assets, first, last, n, extra_tags=tags)
+            outcomes.append(outcome)
+            progress.finished(outcome, _line(outcome, f"{i}/{len(plan)}"))
+    finally:
+        progress.close()
     return outcomes
+
+
+@_own_instance
+def run_checks(defs: dg.Definitions, instance: dg.DagsterInstance, checks: tuple[dg.AssetCheckKey, ...],
+               echo: Callable[[str], None] = print) -> RunOutcome:
+    """The asset checks alone, once over the whole dataset (after runs made outside materialize_missing)."""
+    outcome = _execute(defs.resolve_implicit_global_asset_job_def(), instance, [], None, None, 0, checks=set(checks))
+    echo(_line(outcome, "checks"))
+    return outcome
 
 
 def _execute(job, instance, assets, first, last, n, checks: set | None = None, extra_tags: dict | None = None) -> RunOutcome:
@@ -275,11 +353,13 @@ def last_errors(instance: dg.DagsterInstance, limit: int = 5) -> list[str]:
 
 
 def missing_plan(instance: dg.DagsterInstance, chain: list[dg.AssetKey], batch: int = CHIPS_PER_RUN,
-                 closure: dict[dg.AssetKey, list[dg.AssetKey]] | None = None) -> list[PlannedRun]:
-    """Runs for the chip-years of ``chain`` that are missing or failed."""
-    chips, years = chip_year_keys(instance)
+                 closure: dict[dg.AssetKey, list[dg.AssetKey]] | None = None,
+                 chips: list[str] | None = None) -> list[PlannedRun]:
+    """Runs for the chip-years of ``chain`` that are missing or failed, over ``chips`` (default: every
+    chip partition), in registration order."""
+    every, years = chip_year_keys(instance)
     done = {a: set(map(str, instance.get_materialized_partitions(a))) for a in chain}
-    return plan_runs(chips, years, chain, done, batch, closure)
+    return plan_runs(every, years, chain, done, batch, closure, only=None if chips is None else set(chips))
 
 
 def targets_plan(instance: dg.DagsterInstance, targets: Iterable[ChipYear], chain: list[dg.AssetKey],

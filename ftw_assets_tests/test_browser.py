@@ -1,5 +1,6 @@
-"""The Dagster UI in a real browser: Debian's Chromium, headless, driven by Playwright, over the UI that
-`ftwd ui` serves for a dataset with images. Screenshots go to data/test-artifacts/ui/."""
+"""The Dagster UI and the QA report in a real browser: Debian's Chromium, headless, driven by Playwright,
+over the UI that `ftwd ui` serves for a dataset with images, and over the report opened from disk.
+Screenshots go to data/test-artifacts/ui/ (and to docs/ with FTW_UPDATE_DOCS=1)."""
 
 import os
 import shutil
@@ -7,24 +8,46 @@ from pathlib import Path
 
 import pytest
 
-from ftw_assets_tests.helpers import ftwd, running_ui
+from ftw_assets_tests.helpers import APR03, APR08, OCT30, ftwd, running_ui
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "data" / "test-artifacts" / "ui"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run"]
 SIX = ("chip_grid", "masks", "crop_calendar", "selected_scenes", "clipped_images", "stac_catalog")
+UI_SHOTS = ("asset-graph.png", "clipped-images-partitions.png", "clipped-images-materialization.png",
+            "clipped-images-preview.png")
+
+
+def needs_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("needs Debian's chromium (apt-get install chromium; .ci/run does this)")
+    pytest.importorskip("playwright", reason="needs the playwright package (the test extra installs it)")
+
+
+def update_docs(names) -> None:
+    """With FTW_UPDATE_DOCS=1, copy these screenshots to docs/ (README shows them)."""
+    if os.environ.get("FTW_UPDATE_DOCS"):
+        docs = Path(__file__).resolve().parents[1] / "docs"
+        docs.mkdir(exist_ok=True)
+        for name in names:
+            shutil.copy(ARTIFACTS / name, docs / name)
+
+
+def decoded(img) -> bool:
+    return img.evaluate("img => img.complete && img.naturalWidth > 0")
 
 
 @pytest.fixture
 def ui(tmp_path, archive_parquet, demo_inputs):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("needs Debian's chromium (apt-get install chromium; .ci/run does this)")
-    pytest.importorskip("playwright", reason="needs the playwright package (the test extra installs it)")
+    needs_chromium()
     fields, calendar = demo_inputs
     out = tmp_path / "out"
+    # With the pixel check the planting scenes are measured on each chip when selected, so the
+    # materialization shows a chip-level figure beside a scene-level one (the 0 % harvest scene is
+    # taken at scene level).
     made = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
-                "--download-images", "--crop-calendar-dir", calendar)
+                "--download-images", "--pixel-check", "--crop-calendar-dir", calendar)
     assert made.returncode == 0, made.stderr
     with running_ui(out) as port:
         yield f"http://127.0.0.1:{port}", tmp_path
@@ -59,21 +82,61 @@ def test_the_ui_in_chromium(ui):
         page.get_by_text("Materialized (8)").wait_for(timeout=120_000)
         page.screenshot(path=str(ARTIFACTS / "clipped-images-partitions.png"))
 
-        # A materialization: its cloud figures, and its thumbnail rendered from the metadata.
+        # A materialization: the chip-level cloud first, then the scene-level figures.
         page.goto(f"{url}/assets/clipped_images?view=events", wait_until="domcontentloaded")
-        page.get_by_text("planting_cloud_cover").first.wait_for(timeout=120_000)
+        page.get_by_text("planting_chip_cloud_cover").first.wait_for(timeout=120_000)
         text = page.inner_text("body")
-        assert "harvest_cloud_cover" in text and "S2B_T33UWP_20241030T100643_L2A" in text
+        assert "planting_scene_cloud_cover" in text and "harvest_scene_cloud_cover" in text and OCT30 in text
+        assert "planting_cloud_cover" not in text and "_thumbnail" not in text
         page.screenshot(path=str(ARTIFACTS / "clipped-images-materialization.png"))
+        # One click shows the preview: both seasons side by side, with scene, date and cloud.
         page.get_by_text("[Show Markdown]").first.click()
-        thumbnail = page.locator("img[src^='data:image/png']").first
-        thumbnail.wait_for(timeout=120_000)
-        assert thumbnail.evaluate("img => img.naturalWidth") > 100  # a real, decoded picture
-        page.screenshot(path=str(ARTIFACTS / "clipped-images-thumbnail.png"))
+        table = page.locator("table:has(img[src^='data:image/png'])").first
+        table.wait_for(state="visible", timeout=120_000)
+        thumbnails = table.locator("img[src^='data:image/png']")
+        thumbnails.nth(1).wait_for(state="visible", timeout=120_000)
+        page.wait_for_function("() => [...document.querySelectorAll('table img')].filter("
+                               "i => i.complete && i.naturalWidth > 0).length >= 2", timeout=120_000)
+        assert thumbnails.count() == 2 and all(decoded(thumbnails.nth(i)) for i in range(2))
+        cells = table.inner_text()
+        assert "planting" in cells and "harvest" in cells and "chip-level cloud" in cells
+        assert OCT30 in cells and "2024-10-30" in cells and ({APR03, APR08} & set(cells.split()))
+        table.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "clipped-images-preview.png"))
         browser.close()
-    assert len(list(ARTIFACTS.glob("*.png"))) >= 4
-    if os.environ.get("FTW_UPDATE_DOCS"):
-        docs = Path(__file__).resolve().parents[1] / "docs"
-        docs.mkdir(exist_ok=True)
-        for png in ARTIFACTS.glob("*.png"):
-            shutil.copy(png, docs / png.name)
+    update_docs(UI_SHOTS)
+
+
+def test_the_qa_report_in_chromium(tmp_path, archive_parquet, demo_inputs):
+    """The report of a dataset where one chip-season used up its re-selections (1 of 8 chip-years
+    skipped, above the default alert share of 10 %), opened from disk."""
+    needs_chromium()
+    from playwright.sync_api import sync_playwright
+
+    fields, calendar = demo_inputs
+    out = tmp_path / "out"
+    made = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
+                "--download-images", "--no-refine-cloud", "--crop-calendar-dir", calendar)
+    assert made.returncode == 0, made.stderr
+    capped = ftwd("refine-cloud-cover", out, "--cloud-cover-pixel", "0", "--max-attempts", "0")
+    assert capped.returncode == 0, capped.stderr
+    qa = ftwd("qa-report", out)
+    assert qa.returncode == 0, qa.stderr
+    assert "Alert: 1 of 8 chip-years (12.5 %) failed or were skipped" in qa.stdout
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS[1:], headless=True)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})  # two chips a row
+        page.goto((out / "ds-chips" / "qa_report.html").as_uri(), wait_until="load")
+        banner = page.locator(".alert")
+        banner.wait_for(state="visible", timeout=60_000)
+        assert "1 of 8 chip-years (12.5 %) failed or were skipped (0 failed, 1 skipped)" in banner.inner_text()
+        figures = page.locator(".chip figure")
+        assert figures.count() == 8 * 3 - 1  # the skipped planting season has no image
+        assert all(decoded(figures.nth(i).locator("img")) for i in range(figures.count()))
+        first = figures.first.locator("figcaption").inner_text().splitlines()
+        assert first[:3] == ["planting", APR03, "2024-04-03"] and first[3].startswith("chip-level cloud: ")
+        assert first[4] == "scene-level cloud: 0.16 %"
+        page.screenshot(path=str(ARTIFACTS / "qa-report.png"), full_page=True)
+        browser.close()
+    update_docs(["qa-report.png"])

@@ -50,7 +50,9 @@ def test_two_clean_runs_are_identical(tmp_path, clean, archive_parquet, demo_inp
     run = subprocess.run(command(tmp_path / "out", fields, calendar, archive_parquet), capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     first, second = clean[1], manifest(tmp_path / "out")
-    assert len(first) == 123 and first == second  # 8 chip-years: masks, items, images, thumbnails, records
+    # 8 chip-years: masks, items, images, thumbnails, records; cloud refinement (on by default with
+    # images): its options, per chip-year records and report
+    assert len(first) == 133 and first == second
 
 
 def test_sigkill_mid_run_then_resume(tmp_path, clean, archive_parquet, demo_inputs):

@@ -5,7 +5,9 @@ Every command works on one output folder that holds the dataset, its parameters
 in the Dagster UI (``ftwd ui OUTPUT_DIR``) and a rerun does only what is missing.
 
 The commands live by concern in :mod:`.dataset`, :mod:`.scenes`, :mod:`.images`,
-:mod:`.operations` and :mod:`.export`; their shared options in :mod:`.options`, what they print in :mod:`.output`.
+:mod:`.operations` and :mod:`.export`; their shared options in :mod:`.options`, what they print in
+:mod:`.output`, the progress bar in :mod:`.progress`. Modules here import Dagster, the raster stack
+and the settings modules inside the commands, so ``ftwd`` starts fast.
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ def main() -> None:
 
 def _register() -> None:
     from ftw_assets.cli import dataset, export, images, operations, scenes
+    from ftw_assets.cli.options import Command
 
     for module in (dataset, scenes, images, operations, export):
         for command in module.COMMANDS:
+            if not isinstance(command, Command):  # its options, made on first use, need that class
+                raise TypeError(f"ftwd {command.name}: declare it with @opt.command, not @click.command")
             main.add_command(command)
 
 

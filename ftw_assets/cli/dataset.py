@@ -9,28 +9,31 @@ from pathlib import Path
 import click
 
 from ftw_assets.cli import options as opt
-from ftw_assets.cli.output import print_download_report, print_selection_report, print_summary
-from ftw_assets.core.dataset.layout import Layout
-from ftw_assets.core.dataset.settings import DatasetSettings
-from ftw_assets.core.geometry.grid import CELL_SIZES_KM, SPLIT_TYPES
+from ftw_assets.cli.output import (print_download_report, print_refinement_report, print_selection_report,
+                                   print_summary)
+from ftw_assets.cli.progress import run_progress
+from ftw_assets.core.errors import InputError
+
+GRID = "ftw_assets.core.geometry.grid"
 
 
-@click.command("create-dataset")
+@opt.command("create-dataset")
 @click.argument("fields", type=click.Path(path_type=Path))
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
-@opt.option(DatasetSettings, "name")
-@opt.option(DatasetSettings, "year")
-@opt.option(DatasetSettings, "min_coverage")
-@opt.option(DatasetSettings, "split_type", type=click.Choice(SPLIT_TYPES))
-@opt.option(DatasetSettings, "split_percents")
-@opt.option(DatasetSettings, "mask_types")
-@opt.option(DatasetSettings, "presence_only")
-@opt.option(DatasetSettings, "chip_size_px")
-@opt.option(DatasetSettings, "cell_km", type=click.Choice([str(c) for c in CELL_SIZES_KM]))
-@opt.option(DatasetSettings, "seed")
+@opt.option(opt.DATASET, "name")
+@opt.option(opt.DATASET, "year")
+@opt.option(opt.DATASET, "min_coverage")
+@opt.option(opt.DATASET, "split_type", choices=opt.Lazy(GRID, "SPLIT_TYPES"))
+@opt.option(opt.DATASET, "split_percents")
+@opt.option(opt.DATASET, "mask_types")
+@opt.option(opt.DATASET, "presence_only")
+@opt.option(opt.DATASET, "chip_size_px")
+@opt.option(opt.DATASET, "cell_km", choices=opt.Lazy(GRID, "CELL_SIZES_KM"))
+@opt.option(opt.DATASET, "seed")
 @opt.chips_per_run
 @opt.stac_host
 @opt.collection
+@opt.option(opt.DATASET, "base_url", metavar="URL")
 @click.option("--inventory", is_flag=True,
               help="Also search the scene source once per MGRS tile and year (DuckDB table scene_inventory).")
 @click.option("--select-images", is_flag=True,
@@ -38,14 +41,20 @@ from ftw_assets.core.geometry.grid import CELL_SIZES_KM, SPLIT_TYPES
 @click.option("--download-images", is_flag=True,
               help="Also write the clipped planting and harvest images (implies --select-images; see download-images).")
 @opt.image_options(prefix="With --download-images: ")
+@opt.refine_cloud
 @opt.selection_options
-def create_dataset(fields, output_dir, chips_per_run, inventory, select_images, download_images, **options) -> None:
+def create_dataset(fields, output_dir, chips_per_run, inventory, select_images, download_images, refine_cloud,
+                   **options) -> None:
     """Chip grid, masks and STAC catalog for FIELDS (any vector file with field polygons) in OUTPUT_DIR;
-    with --select-images also the planting and harvest scenes, with --download-images also their images.
+    with --select-images also the planting and harvest scenes, with --download-images also their images,
+    checked for cloud on each chip's own pixels and selected again where cloudy or blank (cloud
+    refinement, on by default with --download-images; --no-refine-cloud turns it off).
 
     Re-running the same command does only what is missing, read from the Dagster instance in
     OUTPUT_DIR/dagster_home.
     """
+    from ftw_assets.core.dataset.layout import Layout
+    from ftw_assets.core.dataset.settings import DatasetSettings
     from ftw_assets.core.geometry.fields import read_fields, resolve_year
     from ftw_assets.core.scenes.sources import open_source
 
@@ -59,6 +68,10 @@ def create_dataset(fields, output_dir, chips_per_run, inventory, select_images, 
 
         images = opt.settings_from(ImageSettings, options)
         select_images = True
+    refine = download_images if refine_cloud is None else refine_cloud
+    if refine and not select_images:
+        raise InputError("--refine-cloud measures cloud in the selected scenes: add --select-images or "
+                         "--download-images, or leave --refine-cloud out.")
     if select_images:
         selection = opt.selection_settings(options, options["stac_host"], options["collection"])
     # Fail before anything is written when the input cannot work.
@@ -72,19 +85,23 @@ def create_dataset(fields, output_dir, chips_per_run, inventory, select_images, 
     settings.save(output_dir)
     redo = opt.store_selection(output_dir, selection) if selection else False
     redo_images = opt.store_images(output_dir, images) if images else False
+    redo_refine = opt.store_refinement(output_dir, refine) if refine_cloud is not None or refine else False
     from ftw_assets import pipeline
-    from ftw_assets.core.dataset.stages import DOWNLOAD, SELECT
+    from ftw_assets.core.dataset.stages import DOWNLOAD, REFINE, SELECT
     from ftw_assets.defs import scene_inventory
 
     summary = pipeline.materialize_dataset(
-        output_dir, redo=[SELECT] * redo + [DOWNLOAD] * redo_images, after=[scene_inventory.key] * inventory,
-        chips_per_run=chips_per_run, echo=click.echo)
+        output_dir, redo=[SELECT] * redo + [DOWNLOAD] * redo_images + [REFINE] * redo_refine,
+        after=[scene_inventory.key] * inventory, chips_per_run=chips_per_run, echo=click.echo,
+        progress=run_progress())
     layout = Layout(output_dir, settings.name)
     print_summary(summary, layout)
     if selection:
         print_selection_report(layout)
     if images:
         print_download_report(layout)
+    if refine:
+        print_refinement_report(layout, reselected_only=True)
     if summary.failed:
         sys.exit(1)
 
@@ -104,7 +121,7 @@ def _demo_calendar_dir(fallback: Path) -> Path | None:
         return fallback
 
 
-@click.command("demo")
+@opt.command("demo")
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/demo"))
 @click.option("--fields", "fields_path", type=click.Path(path_type=Path), default=Path("data/demo_fields.gpkg"),
               show_default=True, help="Where the generated demo field file is kept (made once).")
@@ -128,7 +145,7 @@ def demo(ctx, output_dir, fields_path, archive_dir) -> None:
                stac_host=str(parquet), inventory=True, download_images=True, crop_calendar_dir=calendar_dir)
 
 
-@click.command("add-year")
+@opt.command("add-year")
 @click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("year", type=int)
 @opt.chips_per_run
@@ -136,8 +153,10 @@ def add_year(output_dir, year, chips_per_run) -> None:
     """Add YEAR to every chip of the dataset and build what the dataset is configured for (masks and
     catalog; scenes, images and cloud refinement with re-selection when their options files exist) for
     the new chip-years."""
-    from ftw_assets.core.geometry.fields import resolve_year
     from ftw_assets import pipeline
+    from ftw_assets.core.dataset.layout import Layout
+    from ftw_assets.core.dataset.settings import DatasetSettings
+    from ftw_assets.core.geometry.fields import resolve_year
     from ftw_assets.partitions import YEARS
     from ftw_assets.runner import open_instance
 
@@ -149,7 +168,8 @@ def add_year(output_dir, year, chips_per_run) -> None:
     if str(year) not in instance.get_dynamic_partitions(YEARS):
         instance.add_dynamic_partitions(YEARS, [str(year)])
         click.echo(f"added {year}: every chip now has a {year} partition")
-    summary = pipeline.materialize_dataset(output_dir, chips_per_run=chips_per_run, echo=click.echo)
+    summary = pipeline.materialize_dataset(output_dir, chips_per_run=chips_per_run, echo=click.echo,
+                                           progress=run_progress())
     print_summary(summary, layout)
     if summary.failed:
         sys.exit(1)

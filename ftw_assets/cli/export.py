@@ -9,7 +9,7 @@ import click
 from ftw_assets.cli import options as opt
 
 
-@click.command("export")
+@opt.command("export")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["ftw"]), default="ftw", show_default=True,

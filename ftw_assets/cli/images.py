@@ -10,27 +10,29 @@ import click
 
 from ftw_assets.cli import options as opt
 from ftw_assets.cli.output import print_download_report, print_refinement_report, print_summary
-from ftw_assets.core.dataset.layout import Layout
-from ftw_assets.core.dataset.settings import DatasetSettings
-from ftw_assets.core.raster.clip import ImageSettings
-from ftw_assets.core.scenes.refinement import RefinementSettings
+from ftw_assets.cli.progress import run_progress
 
 
-@click.command("download-images")
+@opt.command("download-images")
 @click.argument("catalog", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @opt.image_options()
+@opt.refine_cloud
 @opt.chips_per_run
 @opt.output_report
-def download_images(catalog, chips_per_run, output_report, **options) -> None:
+def download_images(catalog, refine_cloud, chips_per_run, output_report, **options) -> None:
     """Write each selected scene's image of each chip as a COG on the chip's mask grid, with a thumbnail.
 
     CATALOG is a dataset folder whose scenes were selected (select-images). Each scene's bands are
     opened once for all the chips of a run. The report (written and failed images, with URL and
-    reason) goes to NAME-chips/download_report.json."""
-    from ftw_assets.core.scenes.selection import SelectionSettings
-
+    reason) goes to NAME-chips/download_report.json. Cloud refinement is on by default: a scene
+    cloudy on the chip or with a blank image is rejected and the chip-season selected again (see
+    refine-cloud-cover); --no-refine-cloud turns it off."""
     from ftw_assets import pipeline
-    from ftw_assets.core.dataset.stages import DOWNLOAD, require_selection
+    from ftw_assets.core.dataset.layout import Layout
+    from ftw_assets.core.dataset.settings import DatasetSettings
+    from ftw_assets.core.raster.clip import ImageSettings
+    from ftw_assets.core.scenes.selection import SelectionSettings
+    from ftw_assets.core.dataset.stages import DOWNLOAD, REFINE, require_selection
 
     output_dir = opt.dataset_dir(catalog)
     settings = DatasetSettings.load(output_dir)
@@ -38,20 +40,24 @@ def download_images(catalog, chips_per_run, output_report, **options) -> None:
     require_selection(output_dir, "download-images")
     SelectionSettings.load(output_dir, settings.stac_host, settings.collection)  # a broken selection.json fails here
     redo = opt.store_images(output_dir, images)
-    summary = pipeline.materialize_dataset(output_dir, redo=[DOWNLOAD] * redo, chips_per_run=chips_per_run,
-                                           echo=click.echo)
+    refine = refine_cloud is not False
+    redo_refine = opt.store_refinement(output_dir, refine)
+    summary = pipeline.materialize_dataset(output_dir, redo=[DOWNLOAD] * redo + [REFINE] * redo_refine,
+                                           chips_per_run=chips_per_run, echo=click.echo, progress=run_progress())
     layout = Layout(output_dir, settings.name)
     print_summary(summary, layout)
     print_download_report(layout, output_report)
+    if refine:
+        print_refinement_report(layout, reselected_only=True)
     if summary.failed:
         sys.exit(1)
 
 
-@click.command("refine-cloud-cover")
+@opt.command("refine-cloud-cover")
 @click.argument("catalog", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@opt.option(RefinementSettings, "cloud_cover_pixel")
-@opt.option(RefinementSettings, "cloud_probability_threshold")
-@opt.option(RefinementSettings, "max_attempts")
+@opt.option(opt.REFINEMENT, "cloud_cover_pixel")
+@opt.option(opt.REFINEMENT, "cloud_probability_threshold")
+@opt.option(opt.REFINEMENT, "max_attempts")
 @click.option("--reselect/--no-reselect", default=True, show_default=True,
               help="Select again, as the sensor does, for the chip-years whose scene was rejected.")
 @opt.chips_per_run
@@ -64,7 +70,10 @@ def refine_cloud_cover(catalog, reselect, chips_per_run, output_report, **option
     (rejected scenes excluded), their images rewritten and measured again, until every chip-season
     passes or has used its attempts, just as the reselect_cloudy_chips sensor does in the Dagster UI."""
     from ftw_assets import pipeline
+    from ftw_assets.core.dataset.layout import Layout
+    from ftw_assets.core.dataset.settings import DatasetSettings
     from ftw_assets.core.dataset.stages import REFINE, require_selection
+    from ftw_assets.core.scenes.refinement import RefinementSettings
 
     output_dir = opt.dataset_dir(catalog)
     settings = DatasetSettings.load(output_dir)
@@ -72,7 +81,7 @@ def refine_cloud_cover(catalog, reselect, chips_per_run, output_report, **option
     require_selection(output_dir, "refine-cloud-cover")
     refine.save(output_dir)
     summary = pipeline.materialize_dataset(output_dir, redo=[REFINE], chips_per_run=chips_per_run, reselect=reselect,
-                                           echo=click.echo)
+                                           echo=click.echo, progress=run_progress())
     layout = Layout(output_dir, settings.name)
     print_summary(summary, layout)
     print_refinement_report(layout, output_report)

@@ -11,16 +11,17 @@ import click
 
 from ftw_assets.cli import options as opt
 from ftw_assets.cli.output import print_status, print_summary
-from ftw_assets.core.dataset.layout import Layout
-from ftw_assets.core.dataset.settings import DatasetSettings
-from ftw_assets.core.scenes.selection import SelectionSettings
+from ftw_assets.core.reports.qa_settings import QaSettings
 
 
-def _layout(output_dir: Path) -> Layout:
+def _layout(output_dir: Path):
+    from ftw_assets.core.dataset.layout import Layout
+    from ftw_assets.core.dataset.settings import DatasetSettings
+
     return Layout(output_dir, DatasetSettings.load(output_dir).name)
 
 
-@click.command("status")
+@opt.command("status")
 @click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def status(output_dir) -> None:
     """Per asset: materialized, failed, in-progress and missing chip-year partitions, and the last errors,
@@ -33,23 +34,32 @@ def status(output_dir) -> None:
     print_status(partition_status(build_defs(output_dir), instance), last_errors(instance))
 
 
-@click.command("qa-report")
+@opt.command("qa-report")
 @click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def qa_report_command(output_dir) -> None:
-    """Write NAME-chips/qa_report.html (self-contained) and link it from the collection."""
+@opt.option(QaSettings, "max_failure_share")
+def qa_report_command(output_dir, max_failure_share) -> None:
+    """Write NAME-chips/qa_report.html (self-contained) and link it from the collection. The option is
+    kept in OUTPUT_DIR/qa.json, so the qa_report asset in the Dagster UI uses it too."""
     from ftw_assets import pipeline
+    from ftw_assets.core.reports.qa import failure_rate_of
     from ftw_assets.defs import qa_report
 
     output_dir = opt.dataset_dir(output_dir)
+    qa = QaSettings(max_failure_share=max_failure_share)  # checked before anything runs
+    qa.save(output_dir)
     summary = pipeline.materialize_dataset(output_dir, after=[qa_report.key], echo=click.echo)
     layout = _layout(output_dir)
     if summary.failed:
         print_summary(summary, layout)
         sys.exit(1)
+    rate = failure_rate_of(layout)
+    if rate.above(qa.max_failure_share):
+        click.secho(f"Alert: {rate.failed + rate.skipped} of {rate.total} chip-years ({100 * rate.share:.1f} %) "
+                    f"failed or were skipped, more than --max-failure-share {qa.max_failure_share:g}", fg="red")
     click.echo(f"QA report: {layout.catalog_dir / 'qa_report.html'}")
 
 
-@click.command("release")
+@opt.command("release")
 @click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--version", "version", required=True, help="Release version, e.g. 1.0.0.")
 def release_command(output_dir, version) -> None:
@@ -62,10 +72,10 @@ def release_command(output_dir, version) -> None:
     click.echo(f"{archive} ({archive.stat().st_size:,} bytes); manifest {manifest}; {counts}")
 
 
-@click.command("doctor")
+@opt.command("doctor")
 @opt.stac_host
-@opt.option(SelectionSettings, "collection")
-@opt.option(SelectionSettings, "crop_calendar_dir", type=click.Path(file_okay=False, path_type=Path))
+@opt.option(opt.SELECTION, "collection")
+@opt.option(opt.SELECTION, "crop_calendar_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="A dataset folder whose Dagster home to check.")
 def doctor(stac_host, collection, crop_calendar_dir, output_dir) -> None:
@@ -81,7 +91,7 @@ def doctor(stac_host, collection, crop_calendar_dir, output_dir) -> None:
         sys.exit(1)
 
 
-@click.command("ui")
+@opt.command("ui")
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; keep 127.0.0.1 unless you mean to share it.")
@@ -99,7 +109,7 @@ def ui(output_dir, host, port) -> None:
     os.execvpe(str(dagster) if dagster.exists() else "dagster", args, env)
 
 
-@click.command("browse")
+@opt.command("browse")
 @click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; keep 127.0.0.1 unless you mean to share it.")

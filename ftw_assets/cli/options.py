@@ -2,24 +2,84 @@
 
 A settings option takes its default and help from its settings field (:func:`option`), so each
 default is written once, in the settings class, and ``ftwd``, the Dagster UI and the stored JSON
-agree on it.
+agree on it. The settings classes live in modules that load geopandas, rasterio or Dagster, so
+these options are made on first use (:class:`Command`): ``ftwd --help`` loads none of them.
 """
 
 from __future__ import annotations
 
+import importlib
 import types
 import typing
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import click
 
-from ftw_assets.core.dataset.settings import SETTINGS_FILE, DatasetSettings
 from ftw_assets.core.errors import InputError
-from ftw_assets.core.raster.clip import ImageSettings
-from ftw_assets.core.scenes.selection import ON_MISSING, SelectionSettings
 from ftw_assets.core.settings import Settings, option_name
-from ftw_assets.partitions import CHIPS_PER_RUN
+
+if TYPE_CHECKING:
+    from ftw_assets.core.dataset.settings import DatasetSettings
+    from ftw_assets.core.raster.clip import ImageSettings
+    from ftw_assets.core.scenes.selection import SelectionSettings
+
+
+class Lazy(NamedTuple):
+    """A name imported when an option is made, not when ``ftwd`` starts: the settings classes and
+    vocabularies live in modules that load geopandas, rasterio or Dagster. ``template`` formats the value."""
+
+    module: str
+    name: str
+    template: str = ""
+
+    def get(self) -> Any:
+        value = getattr(importlib.import_module(self.module), self.name)
+        return self.template.format(value) if self.template else value
+
+
+DATASET = Lazy("ftw_assets.core.dataset.settings", "DatasetSettings")
+SELECTION = Lazy("ftw_assets.core.scenes.selection", "SelectionSettings")
+IMAGES = Lazy("ftw_assets.core.raster.clip", "ImageSettings")
+REFINEMENT = Lazy("ftw_assets.core.scenes.refinement", "RefinementSettings")
+STAC_HOST_HELP = Lazy("ftw_assets.core.scenes.sources", "STAC_HOST_HELP")
+
+
+class Deferred(NamedTuple):
+    """An option made on first use by :class:`Command`."""
+
+    make: Callable[[], click.Parameter]
+
+
+class Command(click.Command):
+    """A command whose :class:`Deferred` options are made when its parameters are first read (its
+    ``--help``, its parsing), so listing the commands (``ftwd --help``) imports none of the modules
+    they read their defaults from."""
+
+    @property
+    def params(self) -> list[click.Parameter]:
+        if any(isinstance(p, Deferred) for p in self._params):
+            self._params = [p.make() if isinstance(p, Deferred) else p for p in self._params]
+        return self._params
+
+    @params.setter
+    def params(self, value: list) -> None:
+        self._params = list(value)
+
+
+def command(name: str) -> Callable:
+    """``click.command`` for a :class:`Command` (every ``ftwd`` command)."""
+    return click.command(name, cls=Command)
+
+
+def deferred(make: Callable[[], click.Parameter]) -> Callable:
+    """A decorator adding the parameter ``make()`` returns, made on first use (see :class:`Command`)."""
+    def decorate(func: Callable) -> Callable:
+        if not hasattr(func, "__click_params__"):
+            func.__click_params__ = []
+        func.__click_params__.append(Deferred(make))
+        return func
+    return decorate
 
 
 def _scalar_type(annotation: Any) -> Any:
@@ -29,27 +89,36 @@ def _scalar_type(annotation: Any) -> Any:
     return annotation if annotation in (int, float, str) else None
 
 
-def option(settings: type[Settings], name: str, *decls: str, prefix: str = "", **kwargs) -> Callable:
+def option(settings: type[Settings] | Lazy, name: str, *decls: str, prefix: str = "",
+           choices: Lazy | list | tuple | None = None, **kwargs) -> Callable:
     """A click option for the settings field ``name``: default and help from the field (``prefix``
     goes before the help); a bool field is an off-by-default flag, a list field is comma-separated
-    text. ``kwargs`` (``type``, ``help``, ``default``...) override."""
-    field = settings.model_fields[name]
-    default = settings.default(name)
-    help_text = settings.describe(name)
-    kwargs.setdefault("help", f"{prefix}{help_text[:1].lower()}{help_text[1:]}" if prefix else help_text)
-    if isinstance(default, bool):
-        kwargs.setdefault("is_flag", True)
-        kwargs.setdefault("default", default)
-    else:
-        if isinstance(default, (list, tuple)):
-            default = ",".join(default)
-        elif isinstance(kwargs.get("type"), click.Choice) and default is not None:
-            default = str(default)
-        kwargs.setdefault("default", default)
-        kwargs.setdefault("show_default", kwargs["default"] is not None)
-        if "type" not in kwargs and default is None and _scalar_type(field.annotation) in (int, float):
-            kwargs["type"] = _scalar_type(field.annotation)
-    return click.option(*(decls or (option_name(name),)), name, **kwargs)
+    text; ``choices`` make a :class:`click.Choice` of their text. ``kwargs`` (``type``, ``help``,
+    ``default``...) override. Made on first use: ``settings``, ``choices`` and any ``kwargs`` value may
+    be :class:`Lazy`."""
+    def make() -> click.Option:
+        cls = settings.get() if isinstance(settings, Lazy) else settings
+        values = {k: v.get() if isinstance(v, Lazy) else v for k, v in kwargs.items()}
+        if choices is not None:
+            values["type"] = click.Choice([str(c) for c in (choices.get() if isinstance(choices, Lazy) else choices)])
+        field = cls.model_fields[name]
+        default = cls.default(name)
+        help_text = cls.describe(name)
+        values.setdefault("help", f"{prefix}{help_text[:1].lower()}{help_text[1:]}" if prefix else help_text)
+        if isinstance(default, bool):
+            values.setdefault("is_flag", True)
+            values.setdefault("default", default)
+        else:
+            if isinstance(default, (list, tuple)):
+                default = ",".join(default)
+            elif isinstance(values.get("type"), click.Choice) and default is not None:
+                default = str(default)
+            values.setdefault("default", default)
+            values.setdefault("show_default", values["default"] is not None)
+            if "type" not in values and default is None and _scalar_type(field.annotation) in (int, float):
+                values["type"] = _scalar_type(field.annotation)
+        return click.Option([*(decls or (option_name(name),)), name], **values)
+    return deferred(make)
 
 
 def settings_from(cls: type[Settings], options: dict, **values: Any):
@@ -73,33 +142,39 @@ def apply(func: Callable, decorators: list[Callable]) -> Callable:
     return func
 
 
-chips_per_run = click.option("--chips-per-run", type=int, default=None,
-                             help=f"Chip-years per Dagster run (default {CHIPS_PER_RUN}).")
+chips_per_run = deferred(lambda: click.Option(
+    ["--chips-per-run"], type=int, default=None,
+    help=Lazy("ftw_assets.partitions", "CHIPS_PER_RUN", "Chip-years per Dagster run (default {}).").get()))
 output_report = click.option("--output-report", type=click.Path(dir_okay=False, path_type=Path), default=None,
                              help="Also write the report (JSON) here.")
-stac_host = option(DatasetSettings, "stac_host")
-collection = option(DatasetSettings, "collection")
+refine_cloud = click.option(
+    "--refine-cloud/--no-refine-cloud", default=None,
+    help="Measure cloud on each chip's own pixels of its scenes and select again where a scene is cloudy on the "
+         "chip or its image blank (refine-cloud-cover, with its defaults unless refinement.json holds others). "
+         "On by default with images; --no-refine-cloud keeps scene-level cloud only.")
+stac_host = option(DATASET, "stac_host")
+collection = option(DATASET, "collection")
 
 
 def selection_options(func: Callable) -> Callable:
     """The scene-selection options, shared by ``create-dataset --select-images`` and ``select-images``."""
     return apply(func, [
-        option(SelectionSettings, "buffer_days"),
-        option(SelectionSettings, "cloud_cover_scene"),
-        option(SelectionSettings, "pixel_check"),
-        option(SelectionSettings, "cloud_cover_pixel"),
-        option(SelectionSettings, "on_missing", type=click.Choice(ON_MISSING)),
-        option(SelectionSettings, "include_alternatives"),
-        option(SelectionSettings, "crop_calendar_dir", type=click.Path(file_okay=False, path_type=Path)),
-        option(SelectionSettings, "calendar", type=click.Choice(["summer", "winter"])),
+        option(SELECTION, "buffer_days"),
+        option(SELECTION, "cloud_cover_scene"),
+        option(SELECTION, "pixel_check"),
+        option(SELECTION, "cloud_cover_pixel"),
+        option(SELECTION, "on_missing", choices=Lazy("ftw_assets.core.scenes.selection", "ON_MISSING")),
+        option(SELECTION, "include_alternatives"),
+        option(SELECTION, "crop_calendar_dir", type=click.Path(file_okay=False, path_type=Path)),
+        option(SELECTION, "calendar", choices=["summer", "winter"]),
     ])
 
 
 def image_options(prefix: str = "") -> Callable:
     """``--bands`` and ``--num-workers``; ``prefix`` says when they apply."""
     def decorate(func: Callable) -> Callable:
-        return apply(func, [option(ImageSettings, "bands", prefix=prefix),
-                            option(ImageSettings, "num_workers", prefix=prefix)])
+        return apply(func, [option(IMAGES, "bands", prefix=prefix),
+                            option(IMAGES, "num_workers", prefix=prefix)])
     return decorate
 
 
@@ -113,6 +188,7 @@ def stac_host_value(value: str) -> str:
 def selection_settings(options: dict, stac_host: str, collection: str | None) -> SelectionSettings:
     """The selection options on the given scene source, checked against the source and the crop calendar."""
     from ftw_assets.core.scenes.calendar import calendar_files
+    from ftw_assets.core.scenes.selection import SelectionSettings
     from ftw_assets.core.scenes.sources import open_source
 
     calendar_dir = options.get("crop_calendar_dir")
@@ -125,6 +201,8 @@ def selection_settings(options: dict, stac_host: str, collection: str | None) ->
 
 def dataset_dir(path: Path) -> Path:
     """The dataset folder: ``path`` or, for its NAME-chips folder, its parent."""
+    from ftw_assets.core.dataset.settings import SETTINGS_FILE
+
     path = Path(path).resolve()
     for candidate in (path, path.parent):
         if (candidate / SETTINGS_FILE).exists():
@@ -135,6 +213,8 @@ def dataset_dir(path: Path) -> Path:
 
 def check_same_dataset(output_dir: Path, settings: DatasetSettings) -> None:
     """Refuse to resume a dataset folder with different create-dataset options."""
+    from ftw_assets.core.dataset.settings import SETTINGS_FILE, DatasetSettings
+
     if not (output_dir / SETTINGS_FILE).exists():
         return
     changed = DatasetSettings.load(output_dir).differs_from(settings)
@@ -147,6 +227,8 @@ def check_same_dataset(output_dir: Path, settings: DatasetSettings) -> None:
 
 def store_selection(output_dir: Path, selection: SelectionSettings) -> bool:
     """Store the selection options; True when they differ from the stored ones (re-select all)."""
+    from ftw_assets.core.scenes.selection import SelectionSettings
+
     changed = (output_dir / SelectionSettings.FILE).exists() and SelectionSettings.load(output_dir) != selection
     if changed:
         click.echo("selection options differ from the last run: every chip-year is selected again")
@@ -154,8 +236,30 @@ def store_selection(output_dir: Path, selection: SelectionSettings) -> bool:
     return changed
 
 
+def store_refinement(output_dir: Path, on: bool) -> bool:
+    """Turn cloud refinement on (``refinement.json`` with the defaults when there is none; options
+    kept by refine-cloud-cover stay) or off (the file removed; records and rejected scenes stay).
+    True when it was turned on now (measure every chip-season again)."""
+    from ftw_assets.core.scenes.refinement import RefinementSettings
+
+    path = Path(output_dir) / RefinementSettings.FILE
+    if on and not path.exists():
+        refine = RefinementSettings()
+        refine.save(output_dir)
+        click.echo(f"cloud refinement on: a scene with more than {refine.cloud_cover_pixel:g} % cloud on the chip, "
+                   f"or a blank image, is selected again (up to {refine.max_attempts} times); --no-refine-cloud "
+                   "turns it off")
+        return True
+    if not on and path.exists():
+        path.unlink()
+        click.echo(f"cloud refinement off: removed {path}")
+    return False
+
+
 def store_images(output_dir: Path, images: ImageSettings) -> bool:
     """Store the image options; True when the bands differ from the stored ones (write all images again)."""
+    from ftw_assets.core.raster.clip import ImageSettings
+
     changed = (output_dir / ImageSettings.FILE).exists() and ImageSettings.load(output_dir).bands != images.bands
     if changed:
         click.echo("--bands differ from the last run: every image is written again")

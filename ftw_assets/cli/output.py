@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import click
 
-from ftw_assets.core.dataset.layout import Layout
+if TYPE_CHECKING:
+    from ftw_assets.core.dataset.layout import Layout
 
 
 def print_summary(summary, layout: Layout) -> None:
@@ -63,15 +66,16 @@ def print_download_report(layout: Layout, copy_to: Path | None = None) -> None:
         click.secho(f"  failed {f['chip']} {f['season']}: {f['url']}: {f['error']}", fg="red", err=True)
 
 
-def print_refinement_report(layout: Layout, copy_to: Path | None = None) -> None:
+def print_refinement_report(layout: Layout, copy_to: Path | None = None, reselected_only: bool = False) -> None:
+    """Counts by outcome and one line per chip-season (``reselected_only``: those with a rejected scene)."""
     report = load_report(layout.refinement_report, copy_to)
     if report is None:
         return
     click.echo(f"Cloud refinement: {report['chip_seasons']} chip-season(s) {report['counts']} "
                f"(report: {layout.refinement_report})")
-    for row in report["rows"]:
+    for row in (r for r in report["rows"] if r["rejections"] or not reselected_only):
         click.echo(f"  {row['chip']} {row['season']:8} {row['scene_id']}  cloud {row['cloud_cover']:6.2f} %  "
-                   f"threshold {row['threshold']:g} %  {row['outcome']}")
+                   f"threshold {row['threshold']:g} %  {row['outcome']}  ({row['rejections']} rejected so far)")
 
 
 def print_status(table: dict, errors: list[str]) -> None:

@@ -12,17 +12,14 @@ import click
 
 from ftw_assets.cli import options as opt
 from ftw_assets.cli.output import print_selection_report, print_summary
-from ftw_assets.core.dataset.layout import Layout
-from ftw_assets.core.dataset.settings import DatasetSettings
-from ftw_assets.core.scenes.selection import SelectionSettings
-from ftw_assets.core.scenes.sources import STAC_HOST_HELP
+from ftw_assets.cli.progress import run_progress
 
 
-@click.command("select-images")
+@opt.command("select-images")
 @click.argument("catalog", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@opt.option(SelectionSettings, "stac_host", default=None, show_default=False,
-            help=f"Scene source (default: the dataset's): {STAC_HOST_HELP}.")
-@opt.option(SelectionSettings, "collection")
+@opt.option(opt.SELECTION, "stac_host", default=None, show_default=False,
+            help=opt.STAC_HOST_HELP._replace(template="Scene source (default: the dataset's): {}."))
+@opt.option(opt.SELECTION, "collection")
 @opt.chips_per_run
 @opt.selection_options
 @click.option("--resume", is_flag=True,
@@ -32,6 +29,9 @@ def select_images(catalog, stac_host, collection, chips_per_run, resume, **optio
 
     CATALOG is a dataset folder made by create-dataset (or its NAME-chips catalog folder). Prints and
     writes the report (CATALOG/NAME-chips/selection_report.json)."""
+    from ftw_assets.core.dataset.layout import Layout
+    from ftw_assets.core.dataset.settings import DatasetSettings
+
     output_dir = opt.dataset_dir(catalog)
     settings = DatasetSettings.load(output_dir)
     selection = opt.selection_settings(options, stac_host or settings.stac_host,
@@ -43,7 +43,7 @@ def select_images(catalog, stac_host, collection, chips_per_run, resume, **optio
     from ftw_assets.core.dataset.stages import SELECT
 
     summary = pipeline.materialize_dataset(output_dir, redo=[SELECT] * redo, chips_per_run=chips_per_run,
-                                           echo=click.echo)
+                                           echo=click.echo, progress=run_progress())
     layout = Layout(output_dir, settings.name)
     print_summary(summary, layout)
     print_selection_report(layout)
@@ -51,9 +51,9 @@ def select_images(catalog, stac_host, collection, chips_per_run, resume, **optio
         sys.exit(1)
 
 
-@click.command("search-scenes")
+@opt.command("search-scenes")
 @opt.stac_host
-@opt.option(SelectionSettings, "collection")
+@opt.option(opt.SELECTION, "collection")
 @click.option("--bbox", required=True, help="west,south,east,north in WGS84 degrees.")
 @click.option("--datetime", "interval", required=True, help="start/end dates, e.g. 2024-03-01/2024-04-30 (inclusive).")
 @click.option("--max-cloud", type=float, default=None, help="Keep scenes with eo:cloud_cover at most this.")
@@ -92,7 +92,7 @@ def search_scenes(stac_host, collection, bbox, interval, max_cloud, as_json) -> 
                f"{result.retries} retr{'y' if result.retries == 1 else 'ies'}", err=True)
 
 
-@click.command("make-archive")
+@opt.command("make-archive")
 @click.argument("archive_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/archive"))
 @click.option("--blocks", default="7,6,2,2", show_default=True,
               help="Which 1024 px blocks of tile 33UWP: first column, first row, columns, rows (2,2 = 20 km square).")

@@ -75,7 +75,8 @@ def test_qa_report_release_and_doctor(tmp_path, archive_parquet, demo_inputs):
     assert first.returncode == 0, first.stderr
     archive = out / "releases" / "ds-chips-1.0.0.tar.gz"
     manifest = json.loads((out / "releases" / "ds-chips-1.0.0.manifest.json").read_text())
-    assert manifest["counts"] == {"files": 95, "images": 16, "masks": 24, "parent_items": 8, "season_items": 16}
+    # files: the catalog folder, with refinement_report.json (cloud refinement is on by default with images)
+    assert manifest["counts"] == {"files": 96, "images": 16, "masks": 24, "parent_items": 8, "season_items": 16}
     assert manifest["parameters"]["dataset"]["year"] == 2024 and "selection" in manifest["parameters"]
     blob = archive.read_bytes()
     assert ftwd("release", out, "--version", "1.0.0").returncode == 0
@@ -90,3 +91,32 @@ def test_qa_report_release_and_doctor(tmp_path, archive_parquet, demo_inputs):
     assert ok.returncode == 0 and "ok    crop calendar" in ok.stdout and "ok    Dagster home" in ok.stdout
     down = ftwd("doctor", "--stac-host", "http://127.0.0.1:9/v1", "--collection", "x", "--crop-calendar-dir", calendar)
     assert down.returncode == 1 and "FAIL  STAC host" in down.stdout and "not reachable" in down.stdout
+
+
+def test_the_schedule_plans_only_the_chips_of_the_chip_table(tmp_path):
+    """A chip partition added by hand in the UI fails every run that takes it: the schedule leaves it out
+    and, once the chip table's chip-years are done, skips instead of asking for it every day."""
+    from ftw_assets.defs.catalog.assets import stac_catalog
+    from ftw_assets.defs.chips.assets import chip_grid, chip_registry, field_boundaries
+    from ftw_assets.defs.masks.assets import masks
+    from ftw_assets.partitions import CHIPS
+    from ftw_assets_tests.helpers import DEMO_CHIPS, demo_dataset, materialize
+
+    layout = demo_dataset(tmp_path / "ds")
+    instance = open_instance(layout)
+    assert materialize(layout, [field_boundaries, chip_registry], instance).success
+    instance.add_dynamic_partitions(CHIPS, ["ftw-33UWP0000"])
+
+    def tick():
+        with dg.build_schedule_context(instance=instance, scheduled_execution_time=dt.datetime(2026, 11, 22, 3),
+                                       resources={"dataset": DatasetResource(output_dir=str(layout.output_dir))}) as ctx:
+            return fill_missing_chip_years(ctx)
+
+    (request,) = tick()
+    assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"],
+            request.tags["ftw/chip_years"]) == (f"{DEMO_CHIPS[0]}|2024", f"{DEMO_CHIPS[-1]}|2024", "8")
+    assert materialize(layout, [chip_grid, masks, stac_catalog], instance, DEMO_CHIPS[0], DEMO_CHIPS[-1]).success
+    skip = tick()
+    assert isinstance(skip, dg.SkipReason)
+    assert skip.skip_message == ("every chip-year of the chip table is materialized; 1 chip partition(s) not in the "
+                                 "chip table left out")

@@ -7,7 +7,9 @@ folder.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -19,6 +21,7 @@ from ftw_assets.core.settings import Settings
 
 SETTINGS_FILE = "dataset.json"
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+BASE_URL_SCHEMES = ("http", "https", "s3", "gs")
 
 
 class DatasetSettings(Settings):
@@ -43,6 +46,9 @@ class DatasetSettings(Settings):
     stac_host: str = Field("earthsearch", description=f"Scene source: {STAC_HOST_HELP}.")
     collection: str | None = Field(None, description="STAC collection (default sentinel-2-c1-l2a on EarthSearch, "
                                                      "sentinel-2-l2a on Planetary Computer).")
+    base_url: str | None = Field(None, description="The URL the catalog folder (NAME-chips) will be published at "
+                                                   "(http, https, s3 or gs): every STAC href is written absolute "
+                                                   "under it. Default: relative hrefs.")
 
     def validate_values(self) -> None:
         if not self.name or set(self.name) - NAME_CHARS:
@@ -54,6 +60,14 @@ class DatasetSettings(Settings):
         self.mask_types = list(parse_mask_types(self.mask_types))
         if not 0 <= float(self.min_coverage) <= 100:
             raise InputError(f"--min-coverage {self.min_coverage} must be a percentage between 0 and 100.")
+        if self.base_url is not None:
+            self.base_url = check_base_url(self.base_url)
+
+    def to_json(self) -> str:
+        data = self.model_dump(mode="json")
+        if data["base_url"] is None:  # a dataset without one keeps the dataset.json it had, byte for byte
+            del data["base_url"]
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def missing(cls, path: Path, **defaults) -> "DatasetSettings":
@@ -61,3 +75,23 @@ class DatasetSettings(Settings):
             f"{path} not found: this folder holds no dataset yet. Create one with "
             "`ftwd create-dataset FIELDS OUTPUT_DIR`, or set FTW_OUTPUT_DIR to an existing dataset folder."
         )
+
+
+def check_base_url(url: str) -> str:
+    """``url`` without its trailing slashes, when it can be the published address of a catalog folder:
+    http(s), s3 or gs, with a host or bucket, no query, fragment or whitespace."""
+    text = str(url).strip()
+    parts = urlsplit(text)
+    problem = None
+    if parts.scheme not in BASE_URL_SCHEMES:
+        problem = f"the scheme must be one of {', '.join(BASE_URL_SCHEMES)}"
+    elif not parts.netloc:
+        problem = "it names no host or bucket"
+    elif parts.query or parts.fragment or "?" in text or "#" in text:
+        problem = "it must not have a query or fragment"
+    elif any(c.isspace() for c in text):
+        problem = "it must not contain spaces"
+    if problem:
+        raise InputError(f"--base-url {url!r}: {problem}. Give the URL the catalog folder will be published at, "
+                         "e.g. https://data.example.org/ftw/NAME-chips or s3://bucket/ftw/NAME-chips.")
+    return text.rstrip("/")

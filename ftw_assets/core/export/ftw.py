@@ -34,7 +34,9 @@ What the export decides:
   To get real pixels instead of padding, create the dataset with ``--chip-size-px 256``.
 - A chip-year without its planting or harvest image, or without masks, is left out of the parquet
   and none of its files are written. It is listed with its split and the reason (the loaders skip
-  such AOIs too). A missing semantic mask is derived from the instance mask.
+  such AOIs too). A missing semantic mask is derived from the instance mask. So is a chip-year
+  whose season image is unfit for training (:mod:`~ftw_assets.core.export.fitness`): cloud
+  refinement rejected its scene and nothing replaced it, or the image is blank.
 - Country: both loaders accept only the 25 FTW country names (``valid_countries``, asserted). The
   default name is the dataset's name (lower case, ``-`` becomes ``_``). torchgeo reads such an
   export through a subclass that extends the list, e.g.
@@ -67,6 +69,7 @@ from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.dataset.layout import Layout
 from ftw_assets.core.dataset.settings import DatasetSettings
 from ftw_assets.core.errors import InputError
+from ftw_assets.core.export.fitness import missing_image, unfit_image
 from ftw_assets.core.geometry.grid import ChipGrid, grid_footprint, read_chip_table
 from ftw_assets.core.raster.cog import read_grid, write_cog
 from ftw_assets.core.raster.masks import UNKNOWN, build_masks
@@ -128,7 +131,8 @@ class ExportReport:
     def summary(self) -> list[str]:
         by = lambda counts: ", ".join(f"{s} {counts.get(s, 0)}" for s in SPLITS)  # noqa: E731
         lines = [f"FTW export in {self.country_dir}: {sum(self.samples.values())} chip-years ({by(self.samples)})",
-                 f"left out (missing a season or masks): {len(self.left_out)} ({by(self.left_out_by_split)})"]
+                 f"left out (a season missing, cloudy or blank, or no masks): {len(self.left_out)} "
+                 f"({by(self.left_out_by_split)})"]
         lines += [f"  {x.aoi_id} [{x.split}]: {x.reason}" for x in self.left_out]
         lines.append(f"files: {self.written} written, {self.unchanged} unchanged, {self.removed} removed")
         if not self.loader_country:
@@ -259,7 +263,7 @@ def _sample(layout: Layout, cy: ChipYear, split: str) -> tuple[_Sample | None, s
         return None, "no masks (needs instance, or both semantic masks)"
     missing = [s for s in WINDOWS if not layout.chip_file(cy.chip, cy.year, f"{s}_image_s2.tif").exists()]
     if missing:
-        return None, f"no {' or '.join(missing)} image"
+        return None, "; ".join(missing_image(layout, cy, season) for season in missing)
     grid = read_grid(next(iter(masks.values())))
     images = {}
     for season in WINDOWS:
@@ -272,6 +276,9 @@ def _sample(layout: Layout, cy: ChipYear, split: str) -> tuple[_Sample | None, s
             return None, f"{season} image has no {', '.join(absent)} band"
         if read_grid(path) != grid:
             return None, f"{season} image is not on the masks' grid"
+        unfit = unfit_image(layout, cy, season, path, {b: names.index(b) + 1 for b in FTW_BANDS}, tags)
+        if unfit:
+            return None, unfit
         images[season] = (path, [names.index(b) + 1 for b in FTW_BANDS], tags)
     return _Sample(cy, split, grid, masks, images), ""
 

@@ -29,7 +29,8 @@ def collection_assets(layout: Layout) -> dict[str, pystac.Asset]:
     return assets
 
 
-def rebuild_collection(layout: Layout, fields_path: str) -> int:
-    """Rewrite collection.json and items.parquet from the item files on disk; returns the item count."""
+def rebuild_collection(layout: Layout, fields_path: str, *, base_url: str | None) -> int:
+    """Rewrite collection.json and items.parquet from the item files on disk; returns the item count.
+    ``base_url``: the dataset's (``--base-url``; None: hrefs relative)."""
     return rebuild_catalog(layout, description=f"FTW training chips built by ftw_assets from {fields_path}",
-                           extra_assets=collection_assets(layout))
+                           extra_assets=collection_assets(layout), base_url=base_url)

@@ -3,12 +3,17 @@
 Items are built with pystac and written one file each (atomically), so a batch of chips only
 touches its own items. The collection and the stac-geoparquet index are rebuilt from all item
 files on disk, under a file lock, whenever items change.
+
+Hrefs are made relative (``./`` the item's folder, ``../collection.json``). With a base URL (the
+dataset's ``--base-url``: where the catalog folder is published) every write makes them absolute
+under it, in one place (:func:`published`), and adds ``self`` links.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import posixpath
 from pathlib import Path
 from typing import Iterable
 
@@ -169,9 +174,37 @@ def image_properties(bands: tuple[str, ...], boa_offset_removed: int, resampling
             "ftw:reprojected": reprojected, "ftw:nodata_share": nodata_share}
 
 
-def write_item(item: pystac.Item | dict, path: Path) -> None:
+def write_item(item: pystac.Item | dict, path: Path, *, base_url: str | None) -> None:
+    """Write the item file ``path`` (in its chip-year folder of the catalog folder); with ``base_url``
+    its hrefs absolute under it (see :func:`published`)."""
     d = item if isinstance(item, dict) else item_dict(item)
+    d = published(d, base_url, f"{path.parent.name}/{path.name}")
     write_text(path, json.dumps(d, indent=2) + "\n")
+
+
+def published(d: dict, base_url: str | None, path: str) -> dict:
+    """``d`` (an item or the collection, at ``path`` in the catalog folder, e.g. ``chip_2024/chip_2024.json``)
+    with every relative href (``./``, ``../``) of its assets and links made absolute under ``base_url`` (the
+    URL of the catalog folder) and a ``self`` link; ``d`` itself when ``base_url`` is None. Absolute hrefs
+    (remote scene bands, schema URLs) stay, so applying it again changes nothing."""
+    if base_url is None:
+        return d
+    d = json.loads(json.dumps(d))
+    folder = posixpath.dirname(path)
+
+    def absolute(href: str) -> str:
+        if not href.startswith(("./", "../")):
+            return href
+        return f"{base_url}/{posixpath.normpath(posixpath.join(folder, href))}"
+
+    for asset in d.get("assets", {}).values():
+        asset["href"] = absolute(asset["href"])
+    links = [ln for ln in d.get("links", []) if ln["rel"] != "self"]
+    for link in links:
+        link["href"] = absolute(link["href"])
+    kind = pystac.MediaType.GEOJSON if d.get("type") == "Feature" else pystac.MediaType.JSON
+    d["links"] = [*links, {"rel": "self", "href": f"{base_url}/{path}", "type": str(kind.value)}]
+    return d
 
 
 def item_dict(item: pystac.Item) -> dict:
@@ -189,8 +222,10 @@ def read_items(catalog_dir: Path) -> list[dict]:
     return sorted(items, key=lambda d: d["id"])
 
 
-def rebuild_catalog(layout: Layout, description: str, extra_assets: dict[str, pystac.Asset] | None = None) -> int:
+def rebuild_catalog(layout: Layout, description: str, extra_assets: dict[str, pystac.Asset] | None = None, *,
+                    base_url: str | None) -> int:
     """Rewrite collection.json and items.parquet from the item files on disk; returns the item count.
+    With ``base_url``, their hrefs are absolute under it (see :func:`published`).
 
     A file lock serialises concurrent runs, and each file is renamed into place, so readers
     always see a complete catalog.
@@ -200,8 +235,11 @@ def rebuild_catalog(layout: Layout, description: str, extra_assets: dict[str, py
     with FileLock(str(catalog_dir / ".catalog.lock")):
         items = read_items(catalog_dir)
         collection = build_collection(layout, items, description, extra_assets or {})
-        write_text(layout.collection_json, json.dumps(collection.to_dict(include_self_link=False, transform_hrefs=False), indent=2) + "\n")
-        write_items_parquet(items, layout.items_parquet)
+        collection_dict = collection.to_dict(include_self_link=False, transform_hrefs=False)
+        write_text(layout.collection_json,
+                   json.dumps(published(collection_dict, base_url, layout.collection_json.name), indent=2) + "\n")
+        write_items_parquet([published(d, base_url, f"{_folder(d)}/{d['id']}.json") for d in items],
+                            layout.items_parquet)
     return len(items)
 
 
@@ -228,13 +266,13 @@ def build_collection(layout: Layout, items: list[dict], description: str, extra_
         collection.add_asset(key, asset)
     collection.add_link(pystac.Link("root", "./collection.json", media_type=pystac.MediaType.JSON))
     for d in items:
-        folder = d["id"] if _is_parent(d) else d["id"].rsplit("_", 2)[0]
-        collection.add_link(pystac.Link("item", f"./{folder}/{d['id']}.json", media_type=pystac.MediaType.JSON))
+        collection.add_link(pystac.Link("item", f"./{_folder(d)}/{d['id']}.json", media_type=pystac.MediaType.JSON))
     return collection
 
 
 def write_items_parquet(items: Iterable[dict], path: Path) -> None:
-    """stac-geoparquet of the items, asset hrefs made relative to the catalog folder."""
+    """stac-geoparquet of the items, relative hrefs of assets and links made relative to the catalog folder
+    (absolute ones stay)."""
     rows = [_rebase_hrefs(d) for d in items]
     if not rows:  # stac-geoparquet needs at least one item to define its schema
         return
@@ -244,18 +282,21 @@ def write_items_parquet(items: Iterable[dict], path: Path) -> None:
 
 def _rebase_hrefs(d: dict) -> dict:
     d = json.loads(json.dumps(d))
-    folder = d["id"] if _is_parent(d) else d["id"].rsplit("_", 2)[0]
+    folder = _folder(d)
     for asset in d.get("assets", {}).values():
         href = asset["href"]
         if href.startswith("./"):
             asset["href"] = f"./{folder}/{href[2:]}"
     d["links"] = [ln for ln in d.get("links", []) if ln["rel"] not in ("root", "parent", "collection", "self")]
+    for link in d["links"]:  # related and derived_from point at items of the same folder
+        if link["href"].startswith("./"):
+            link["href"] = f"./{folder}/{link['href'][2:]}"
     return d
 
 
-def _is_parent(d: dict) -> bool:
-    # Parent ids are ``{chip}_{year}``; child items add ``_{season}_s2``.
-    return d["id"].count("_") == 1
+def _folder(d: dict) -> str:
+    """The chip-year folder of an item: parent ids are ``{chip}_{year}``; child items add ``_{season}_s2``."""
+    return d["id"] if d["id"].count("_") == 1 else d["id"].rsplit("_", 2)[0]
 
 
 def _when(d: dict, key: str) -> dt.datetime:

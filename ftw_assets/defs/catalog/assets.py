@@ -48,13 +48,13 @@ def stac_catalog(context: dg.AssetExecutionContext, dataset: DatasetResource) ->
         )
         item.collection_id = f"{layout.name}-chips"
         validate_stac(item_dict(item))
-        write_item(item, layout.item_json(chip, year))
+        write_item(item, layout.item_json(chip, year), base_url=settings.base_url)
         return {"item": dg.MetadataValue.path(str(layout.item_json(chip, year))), "split": row["split"]}
 
     try:
         for_each_chip_year(context, work)
     finally:
         # Whatever happened to single items, the collection and index match the files on disk.
-        n = rebuild_collection(layout, settings.fields)
+        n = rebuild_collection(layout, settings.fields, base_url=settings.base_url)
         context.log.info(f"catalog holds {n} items")
 

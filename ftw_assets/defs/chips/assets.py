@@ -72,7 +72,12 @@ def chip_grid(context: dg.AssetExecutionContext, dataset: DatasetResource) -> No
 
     def work(chip_year: ChipYear) -> dict:
         if chip_year.chip not in chips.index:
-            raise InputError(f"{chip_year.chip} is not in {layout.chips_parquet}; materialize chip_registry first.")
+            raise InputError(
+                f"{chip_year.chip} is a chip partition of this Dagster instance but not a cell of the dataset's chip "
+                f"table {layout.chips_parquet} ({len(chips)} chips), so it has no grid: it was added by hand (e.g. in "
+                "the UI) or left from an earlier chip table. Delete the partition (UI: an asset's menu, Delete "
+                "partitions; or DagsterInstance.delete_dynamic_partition('chips', ID)); if the dataset's fields "
+                "changed, materialize chip_registry again.")
         row = chips.loc[chip_year.chip]
         grid = grid_for_chip(row, settings.chip_size_px)
         return {"epsg": grid.epsg, "bounds": dg.MetadataValue.json(list(grid.bounds)), "width": grid.width,

@@ -7,7 +7,8 @@ import dagster as dg
 from ftw_assets.batch import chip_years, for_each_chip_year
 from ftw_assets.core.atomic import write_text
 from ftw_assets.core.dataset.chip_year import ChipYear
-from ftw_assets.core.dataset.records import ImagesRecord, SeasonImage, SelectionRecord, load, load_all, save
+from ftw_assets.core.dataset.records import (ImagesRecord, RefinementRecord, SeasonImage, SelectionRecord, load,
+                                             load_all, save)
 from ftw_assets.core.raster.clip import ClipRequest, ImageSettings, clip_batch, failure_url, image_stats, write_clip
 from ftw_assets.core.errors import FtwError
 from ftw_assets.core.geometry.grid import grid_for_chip, read_chip_table
@@ -20,6 +21,7 @@ from ftw_assets.resources import DatasetResource
 from ftw_assets.resources import SceneSourceResource
 from ftw_assets.defs.scenes.selection import selected_scenes
 from ftw_assets.core.reports.downloads import download_report
+from ftw_assets.core.reports.preview import SeasonPreview, preview_table
 from ftw_assets.defs.images.config import ImagesConfig
 
 RGB = ("red", "green", "blue")
@@ -30,7 +32,13 @@ RGB = ("red", "green", "blue")
 def clipped_images(context: dg.AssetExecutionContext, config: ImagesConfig, dataset: DatasetResource,
                    scene_source: SceneSourceResource) -> None:
     """Cut every chip-season of the run from its scene (scene-major: one open per scene and band for all
-    chips), write the COG and an RGB thumbnail, and add both to the season's child item."""
+    chips), write the COG and an RGB thumbnail, and add both to the season's child item.
+
+    Metadata per chip-year: ``{season}_chip_cloud_cover`` (cloud on the chip's own pixels, only when
+    measured: the pixel check or an earlier refinement of the scene; else ``cloud_refinement`` measures
+    it later), ``preview`` (both seasons side by side: thumbnail, scene, date, chip- and scene-level
+    cloud), ``{season}_scene``, ``{season}_scene_cloud_cover`` (the whole tile) and
+    ``{season}_nodata_share``."""
     settings, layout = dataset.settings(), dataset.layout()
     images = config.apply(ImageSettings.load(layout.output_dir))
     selection = SelectionSettings.load(layout.output_dir, settings.stac_host, settings.collection)
@@ -55,6 +63,8 @@ def clipped_images(context: dg.AssetExecutionContext, config: ImagesConfig, data
             raise FtwError(f"no scene selection for {chip_year}: materialize selected_scenes for it first")
         chip, year = chip_year.chip, chip_year.year
         seasons, meta = {}, {}
+        refinement = load(layout, chip_year, RefinementRecord)  # an earlier chip-level measurement, if any
+        previews: dict[str, SeasonPreview | None] = dict.fromkeys(SEASONS)  # None: no image
         for season in SEASONS:
             clip = by_chip.get(chip_year, {}).get(season)
             if clip is None:
@@ -74,18 +84,22 @@ def clipped_images(context: dg.AssetExecutionContext, config: ImagesConfig, data
                                     images.bands, image_properties(images.bands, scene.boa_offset, clip.resampling,
                                                                    clip.reprojected, found["nodata_share"]))
             validate_stac(item)
-            write_item(item, item_path)
+            write_item(item, item_path, base_url=settings.base_url)
             seasons[season] = SeasonImage.written(image.name, scene.id, clip.reprojected, found)
+            previews[season] = SeasonPreview.of_item(item, scene.id, data_uri(thumb) if thumb else None, refinement)
             meta[f"{season}_scene"] = scene.id
-            meta[f"{season}_cloud_cover"] = item["properties"].get("eo:cloud_cover")
+            meta[f"{season}_scene_cloud_cover"] = previews[season].scene_cloud_cover
             meta[f"{season}_nodata_share"] = found["nodata_share"]
-            if thumb:
-                meta[f"{season}_thumbnail"] = dg.MetadataValue.md(f"![{season} {chip}]({data_uri(thumb)})")
         record = ImagesRecord.of(images.bands, seasons)
         save(layout, chip_year, record)
         if record.errors():
             raise FtwError(f"{chip_year}: " + "; ".join(record.errors()))
-        return meta
+        # The chip-level cloud first (only where it was measured on the chip: the pixel check, or a
+        # refinement of this scene before), then both seasons side by side in one table.
+        chip_level = {f"{s}_chip_cloud_cover": p.chip_cloud_cover for s, p in previews.items()
+                      if p is not None and p.chip_cloud_cover is not None}
+        table = {"preview": dg.MetadataValue.md(preview_table(previews))} if any(previews.values()) else {}
+        return {**chip_level, **table, **meta}
 
     try:
         for_each_chip_year(context, work)

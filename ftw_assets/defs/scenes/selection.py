@@ -67,7 +67,8 @@ def selected_scenes(context: dg.AssetExecutionContext, config: SelectionConfig, 
                                include_alternatives=selection.include_alternatives, pixel_check=selection.pixel_check)
             item.collection_id = f"{layout.name}-chips"
             validate_stac(item_dict(item))
-            write_item(item, layout.season_item_json(chip_year.chip, chip_year.year, season))
+            write_item(item, layout.season_item_json(chip_year.chip, chip_year.year, season),
+                       base_url=settings.base_url)
             chosen = outcome.record.seasons[season]
             meta[f"{season}_scene"] = chosen.scene_id
             meta[f"{season}_date"] = decision.chosen.scene.datetime.date().isoformat()

@@ -1,11 +1,13 @@
 """Cloud refinement's per-season outcome, its record entries, the exclusion table and the report."""
 
 import duckdb
+import numpy as np
 
 from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.dataset.records import RefinementRecord, SeasonRefinement
-from ftw_assets.core.scenes.refinement import (RefinementSettings, add_rejections, refinement_report, rejections,
-                                               season_refinement)
+from ftw_assets.core.raster.clip import image_stats
+from ftw_assets.core.scenes.refinement import (REJECTED, RefinementSettings, add_rejections, blank_reason,
+                                               item_properties, refinement_report, rejections, season_refinement)
 
 STRICT = RefinementSettings(cloud_cover_pixel=0.0)
 
@@ -16,6 +18,38 @@ def test_season_entry_rounds_and_decides():
     assert season_refinement("b", 0.0, 0.0, STRICT, 0).outcome == "accepted"
     assert season_refinement("c", 0.02, 0.0, RefinementSettings(cloud_cover_pixel=5.0), 0).outcome == "accepted"
     assert season_refinement("d", 0.0, 1.0, STRICT, 0).outcome == "no data"
+    assert season_refinement("e", 0.0, 0.0, STRICT, 2, blank=True).outcome == "blank"
+    assert {"rejected", "blank", "no data"} == set(REJECTED)
+
+
+def test_default_threshold_tolerates_a_few_pixels_not_a_cloud():
+    default = RefinementSettings()
+    assert default.cloud_cover_pixel == 1.0 and default.max_attempts == 3
+    assert season_refinement("a", 0.009, 0.0, default, 0).outcome == "accepted"  # 0.9 %: SCL noise
+    assert season_refinement("b", 0.16, 0.0, default, 0).outcome == "rejected"  # the demo's cloud over one chip
+
+
+def test_blank_images_from_their_recorded_band_statistics():
+    rng = np.random.default_rng(0)
+    clear = rng.integers(200, 3000, size=(5, 64, 64), dtype=np.uint16)
+    bands = ("red", "green", "blue", "nir", "scl")
+    clear[4] = 4  # SCL all vegetation: uniform, and no reason to call the image blank
+    assert blank_reason(**image_stats(clear, bands)) is None
+    saturated = clear.copy()
+    saturated[:4, :, :] = np.array([9000, 9100, 9200, 9300], dtype=np.uint16)[:, None, None]
+    saturated[:, :10, :] = 0  # nodata rows do not count as values
+    assert blank_reason(**image_stats(saturated, bands)) == "red, green, blue, nir constant"
+    one_flat = clear.copy()
+    one_flat[3] = 5000
+    assert blank_reason(**image_stats(one_flat, bands)) == "nir constant"
+    assert blank_reason(**image_stats(np.zeros((5, 8, 8), dtype=np.uint16), bands)) == "no valid pixel"
+
+
+def test_item_properties_carry_the_decision():
+    entry = season_refinement("S2B", 0.0, 0.0, STRICT, 2)
+    assert item_properties(entry, {"S2C", "S2A"}) == {
+        "eo:cloud_cover": 0.0, "ftw:cloud_cover_measured": True, "ftw:refinement_outcome": "accepted",
+        "ftw:rejected_scenes": ["S2A", "S2C"]}
 
 
 def test_rejections_only_for_the_asked_chip_years():

@@ -8,8 +8,9 @@ import pytest
 import rasterio
 
 from ftw_assets.core.raster.cog import is_valid_cog, read_grid
+from ftw_assets.core.raster.thumbnail import data_uri
 from ftw_assets.core.stac.validation import validate_stac
-from ftw_assets_tests.helpers import EXPECTED, ftwd
+from ftw_assets_tests.helpers import REFINED, ftwd
 from ftw_assets_tests.servers.harness import FaultProxy, archive_copy_served_at
 
 
@@ -37,7 +38,7 @@ def test_download_images_end_to_end(tmp_path, archive_parquet, demo_inputs):
         validate_stac(item)
         with rasterio.open(path) as src:
             assert src.descriptions == ("red", "green", "blue", "nir", "scl")
-            assert src.tags()["source_item"] == EXPECTED[(chip_year.split("_")[0], season)]
+            assert src.tags()["source_item"] == REFINED[(chip_year.split("_")[0], season)]  # refinement is on
     # Pixel-exact: the red band of one chip equals the archive's B04 minus the recorded offset.
     image = out / "ds-chips" / "ftw-33UWP8430_2024" / "ftw-33UWP8430_2024_planting_image_s2.tif"
     source = archive_parquet.parent / "sentinel-2-c1-l2a/33/U/WP/2024/3/S2A_T33UWP_20240329T101638_L2A/B04.tif"
@@ -64,7 +65,7 @@ def test_faults_during_downloads(tmp_path, archive_parquet, cog_server, demo_inp
                       "--select-images", "--crop-calendar-dir", calendar)
         assert select.returncode == 0, select.stderr
         proxy.set(rates={"reset": 1.0})  # the COG host is down
-        down = ftwd("download-images", out, "--output-report", tmp_path / "report.json")
+        down = ftwd("download-images", out, "--output-report", tmp_path / "report.json", "--no-refine-cloud")
         assert down.returncode == 1
         report = json.loads((tmp_path / "report.json").read_text())
         assert report["successful"] == 0 and len(report["failed"]) == 16
@@ -73,7 +74,7 @@ def test_faults_during_downloads(tmp_path, archive_parquet, cog_server, demo_inp
         assert not any("clipped" in json.loads(p.read_text())["assets"] for p in (out / "ds-chips").glob("*/*_s2.json"))
         # A flaky host: resets, truncated bodies and 503s on a third of the requests; retries absorb them.
         proxy.set(rates={"reset": 0.15, "truncate": 0.1, "503": 0.1}, seed=3)
-        flaky = ftwd("download-images", out)
+        flaky = ftwd("download-images", out, "--no-refine-cloud")
         assert flaky.returncode == 0, flaky.stdout + flaky.stderr
         assert len(images(out)) == 16 and sum(proxy.stats()["injected"].values()) > 5
         image = out / "ds-chips" / "ftw-33UWP7828_2024" / "ftw-33UWP7828_2024_harvest_image_s2.tif"
@@ -83,3 +84,34 @@ def test_faults_during_downloads(tmp_path, archive_parquet, cog_server, demo_inp
         assert not list(out.rglob("*.tmp*"))
     finally:
         proxy.stop()
+
+
+def test_metadata_names_the_chip_and_the_scene_cloud_and_shows_both_seasons(tmp_path, archive_parquet, demo_inputs):
+    """With the pixel check the planting scene (0.16 % over its tile) was measured on each chip (0 %);
+    the 0 % harvest scene is trusted at scene level, so it has no chip-level figure."""
+    from ftw_assets.core.dataset.layout import Layout
+    from ftw_assets.defs import clipped_images
+    from ftw_assets.runner import open_instance
+    from ftw_assets_tests.helpers import APR03, OCT30, materializations
+
+    fields, calendar = demo_inputs
+    out = tmp_path / "out"
+    run = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
+               "--download-images", "--pixel-check", "--crop-calendar-dir", calendar)
+    assert run.returncode == 0, run.stderr
+    instance = open_instance(Layout(out, "ds"))
+    meta = materializations(instance, clipped_images)["ftw-33UWP7828|2024"]
+    instance.dispose()
+    assert list(meta)[:2] == ["planting_chip_cloud_cover", "preview"]  # what a reader sees first
+    assert meta["planting_chip_cloud_cover"] == 0.0 and "harvest_chip_cloud_cover" not in meta
+    assert meta["planting_scene_cloud_cover"] == 0.162793 and meta["harvest_scene_cloud_cover"] == 0.0
+    assert (meta["planting_scene"], meta["harvest_scene"]) == (APR03, OCT30)
+    assert not {"planting_cloud_cover", "planting_thumbnail", "harvest_thumbnail"} & set(meta)
+    table = meta["preview"].splitlines()
+    assert table[0] == "| | planting | harvest |"
+    thumbs = [data_uri(out / "ds-chips" / "ftw-33UWP7828_2024" / f"ftw-33UWP7828_2024_{s}_image_s2.png")
+              for s in ("planting", "harvest")]
+    assert table[2] == f"| image | ![planting]({thumbs[0]}) | ![harvest]({thumbs[1]}) |"
+    assert table[3:] == [f"| scene | {APR03} | {OCT30} |", "| date | 2024-04-03 | 2024-10-30 |",
+                         "| chip-level cloud | 0 % | not measured |", "| scene-level cloud | 0.16 % | 0 % |"]
+    assert len(meta["preview"]) < sum(map(len, thumbs)) + 500  # the two thumbnails and a few words
