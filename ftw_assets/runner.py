@@ -9,6 +9,7 @@ names what failed.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +18,13 @@ from typing import Callable, Iterable, NamedTuple, Protocol
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from ftw_assets.core.atomic import sweep_temp_files
+from ftw_assets.core.atomic import sweep_temp_files, write_text
 from ftw_assets.core.raster.windows import RETRIES
 from ftw_assets.core.dataset.layout import Layout
 from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.dataset.settings import DatasetSettings
 from ftw_assets.partitions import CHIPS, CHIPS_PER_RUN, YEARS
+from ftw_assets.storage import enable_event_batches
 
 DAGSTER_YAML = """# Written by ftw_assets: the dataset's own Dagster instance (run and event history).
 telemetry:
@@ -34,6 +36,14 @@ concurrency:
     # Steps in a pool (stac_api: every search of a scene source) run at most this many at a time
     # across all runs, so backfills cannot flood one API.
     default_limit: 2
+"""
+EVENT_LOG_YAML = """# The event log: Dagster's SQLite storage with connections kept open and a step's
+# materializations written together (ftw_assets/storage.py); same files and tables as Dagster's own.
+event_log_storage:
+  module: ftw_assets.storage
+  class: PooledSqliteEventLogStorage
+  config:
+    base_dir: {base_dir}
 """
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -63,12 +73,23 @@ class Summary:
         return sum(r.partitions for r in self.runs if r.partitions)
 
 
+def instance_yaml(home: Path) -> str:
+    """The dataset instance's ``dagster.yaml``: the event log in ``home/history/runs`` (where Dagster's
+    default puts it) through :mod:`ftw_assets.storage`."""
+    return DAGSTER_YAML + EVENT_LOG_YAML.format(base_dir=json.dumps(str(Path(home).resolve() / "history" / "runs")))
+
+
 def open_instance(layout: Layout) -> dg.DagsterInstance:
-    """The dataset's persistent instance under ``OUTPUT_DIR/dagster_home`` (created on first use)."""
+    """The dataset's persistent instance under ``OUTPUT_DIR/dagster_home`` (created on first use).
+    A ``dagster.yaml`` that ftw_assets wrote is brought up to date (an older one without the event log
+    block, or a dataset folder moved since); one written by hand is left as it is."""
     home = layout.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    path = home / "dagster.yaml"
+    wanted = instance_yaml(home)
+    if not path.exists() or (path.read_text().startswith(DAGSTER_YAML.splitlines()[0]) and path.read_text() != wanted):
+        write_text(path, wanted)
+    enable_event_batches()
     return dg.DagsterInstance.from_config(str(home))
 
 

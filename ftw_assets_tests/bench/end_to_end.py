@@ -1,0 +1,131 @@
+"""``ftwd create-dataset`` end to end, this checkout against a baseline commit, side by side in one run.
+
+Fields on 20 x 20 cells of 2 km (400 chips) inside the bench archive's 40 km area (tile 33UWP), the
+demo calendar excerpt, the archive's items served from the counting Range server on 127.0.0.1. Two
+builds per code version, each into a new folder in its own process: masks only (grid, masks,
+catalog), then with images (calendar, selection, images, cloud refinement, catalog, checks). The
+baseline is the commit before the Dagster bookkeeping work (``BASELINE``), checked out with
+``git worktree`` and imported ahead of this checkout.
+
+Then the same with-images build of this checkout under cProfile, its time split by where it is spent.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shapely import affinity
+
+from ftw_assets.demo.archive import build_archive
+from ftw_assets.demo.world import DEMO_ORIGIN, make_demo_fields, write_demo_calendar
+from ftw_assets_tests.bench.__main__ import REPO, SPEC
+from ftw_assets_tests.servers.harness import CogServer, archive_copy_served_at
+
+BASELINE = "85149ad"  # before ftw_assets/storage.py and batch.add_partition_metadata
+CELLS = 20
+ORIGIN = (562000.0, 5308000.0)  # south-west corner on the 2 km grid, inside SPEC's area
+CATEGORIES = (  # the first match of a frame's file path names its share
+    ("Dagster (events, partitions, runs)", ("/dagster/", "/dagster_shared/", "/sqlalchemy/", "sqlite3")),
+    ("STAC validation", ("/jsonschema", "/referencing/", "/rpds", "core/stac/validation")),
+    ("raster work (GDAL, COGs, masks)", ("/rasterio/", "/rio_cogeo/", "/numpy/", "/affine/", "core/raster/",
+                                         "/shapely/", "/pyproj/", "/pyogrio/", "/geopandas/", "/PIL/")),
+    ("catalog and reports", ("core/stac/", "core/reports/", "/pystac", "/stac_geoparquet", "/pyarrow/",
+                             "/duckdb", "defs/catalog")),
+    ("scene selection", ("core/scenes/",)),
+)
+
+
+def fields(path: Path) -> Path:
+    frame = make_demo_fields(seed=11, cells_x=CELLS, cells_y=CELLS)
+    frame["geometry"] = frame.geometry.apply(lambda g: affinity.translate(g, ORIGIN[0] - DEMO_ORIGIN[0],
+                                                                          ORIGIN[1] - DEMO_ORIGIN[1]))
+    frame.to_file(path, driver="GPKG", layer="fields")
+    return path
+
+
+def build(code: Path | None, args: list[str], out: Path, profile: Path | None = None) -> dict:
+    """One ``ftwd create-dataset`` in its own process (``code``: a checkout imported first)."""
+    shutil.rmtree(out, ignore_errors=True)
+    env = {**os.environ, "PYTHONPATH": str(code)} if code else dict(os.environ)
+    run = ["-m", "cProfile", "-o", str(profile), "-m", "ftw_assets.cli"] if profile else ["-m", "ftw_assets.cli"]
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, *run, "create-dataset", *args, str(out)], env=env, capture_output=True,
+                          text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"create-dataset failed ({code or 'this checkout'}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    chips = json.loads((out / "dataset.json").read_text()).get("chip_count") or _chip_count(out)
+    return {"seconds": round(seconds, 1), "chip_years": chips, "chip_years_per_s": round(chips / seconds, 2),
+            "event_db_kb_per_chip_year": round(_size(out / "dagster_home" / "history") / 1024 / chips, 1)}
+
+
+def _chip_count(out: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(next(out.glob("*-chips/chips.parquet"))).num_rows
+
+
+def _size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def breakdown(profile: Path) -> dict[str, float]:
+    """Own time (tottime) of every function, summed by category; shares of the total."""
+    stats = pstats.Stats(str(profile)).stats
+    sums: dict[str, float] = {}
+    for (filename, _, _), (_, _, tottime, _, _) in stats.items():
+        name = next((label for label, parts in CATEGORIES if any(p in filename for p in parts)), "other")
+        sums[name] = sums.get(name, 0.0) + tottime
+    total = sum(sums.values())
+    return {k: round(100 * v / total, 1) for k, v in sorted(sums.items(), key=lambda kv: -kv[1])}
+
+
+def main() -> None:
+    work = REPO / "data" / "bench" / "e2e"
+    work.mkdir(parents=True, exist_ok=True)
+    baseline = work / "baseline-code"
+    if not baseline.exists():
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "-f", "--detach", str(baseline), BASELINE],
+                       check=True, capture_output=True)
+    parquet = build_archive(REPO / "data" / "cache" / "bench-archive", SPEC)
+    server = CogServer(parquet.parent)
+    try:
+        served = archive_copy_served_at(parquet, server.url, work / "served.parquet")
+        field_file = fields(work / "fields.gpkg")
+        calendar = write_demo_calendar(work / "calendar")
+        common = [str(field_file), "--name", "bench", "--year", "2024", "--stac-host", str(served),
+                  "--crop-calendar-dir", str(calendar)]
+        rows = {}
+        for label, extra in (("masks only", []), ("with images", ["--download-images"])):
+            for code_label, code in (("baseline", baseline), ("this checkout", None)):
+                rows[(label, code_label)] = build(code, common + extra, work / "out")
+                print(f"{label:12} {code_label:14} {rows[(label, code_label)]}", flush=True)
+        profile = work / "with-images.prof"
+        build(None, common + ["--download-images"], work / "out", profile=profile)
+        shares = breakdown(profile)
+    finally:
+        server.stop()
+    print("\n| build | baseline chip-years/s | this checkout chip-years/s | speed-up | event db KB / chip-year "
+          "(baseline, now) |\n| --- | --- | --- | --- | --- |")
+    for label in ("masks only", "with images"):
+        b, n = rows[(label, "baseline")], rows[(label, "this checkout")]
+        print(f"| {label} ({n['chip_years']} chip-years) | {b['chip_years_per_s']} | {n['chip_years_per_s']} | "
+              f"{n['chip_years_per_s'] / b['chip_years_per_s']:.1f}x | {b['event_db_kb_per_chip_year']}, "
+              f"{n['event_db_kb_per_chip_year']} |")
+    print("\nwhere the with-images build's time goes (cProfile own time):")
+    for name, share in shares.items():
+        print(f"  {name}: {share} %")
+    (work / "e2e.json").write_text(json.dumps({"rows": {f"{a} / {b}": v for (a, b), v in rows.items()},
+                                               "breakdown_percent": shares}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""ftw_assets.storage: the dataset instance's event log records what Dagster's own records, faster."""
+
+import sqlite3
+import time
+
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from ftw_assets.batch import add_partition_metadata
+from ftw_assets.core.dataset.layout import Layout
+from ftw_assets.partitions import CHIPS, YEARS, chip_year_backfill, chip_year_partitions
+from ftw_assets.runner import DAGSTER_YAML, QUIET, instance_yaml, open_instance
+from ftw_assets.storage import VERSION_CHECK_S, PooledSqliteEventLogStorage, enable_event_batches
+
+CHIP_IDS = [f"ftw-33UWP{i:04d}" for i in range(12)]
+
+
+def _graph() -> dg.Definitions:
+    @dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill)
+    def first(context: dg.AssetExecutionContext) -> None:
+        add_partition_metadata(context, {k: {"chip": k.split("|")[0], "n": i} for i, k in
+                                         enumerate(context.partition_keys)})
+
+    @dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill, deps=[first])
+    def second(context: dg.AssetExecutionContext) -> None:
+        for k in context.partition_keys:
+            context.add_asset_metadata({"chip": k.split("|")[0]}, partition_key=k)
+
+    return dg.Definitions(assets=[first, second])
+
+
+def _run(home, yaml: str) -> tuple[dg.DagsterInstance, dict]:
+    (home / "dagster.yaml").write_text(yaml)
+    instance = dg.DagsterInstance.from_config(str(home))
+    instance.add_dynamic_partitions(CHIPS, CHIP_IDS)
+    instance.add_dynamic_partitions(YEARS, ["2024"])
+    result = _graph().resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance, run_config=QUIET,
+        tags={ASSET_PARTITION_RANGE_START_TAG: f"{CHIP_IDS[0]}|2024", ASSET_PARTITION_RANGE_END_TAG: f"{CHIP_IDS[-1]}|2024"})
+    assert result.success
+    recorded = {}
+    for key in ("first", "second"):
+        for record in instance.fetch_materializations(dg.AssetKey(key), limit=100).records:
+            m = record.asset_materialization
+            recorded[(key, m.partition)] = {k: v.value for k, v in m.metadata.items()}
+    return instance, recorded
+
+
+def test_same_materializations_and_metadata_as_dagsters_own_storage(tmp_path, monkeypatch):
+    (tmp_path / "default").mkdir()
+    (tmp_path / "ftw").mkdir()
+    _, default = _run(tmp_path / "default", DAGSTER_YAML)
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    enable_event_batches()
+    instance, ours = _run(tmp_path / "ftw", instance_yaml(tmp_path / "ftw"))
+    assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+    assert len(ours) == 24 and ours == default
+    assert ours[("first", f"{CHIP_IDS[5]}|2024")] == {"chip": CHIP_IDS[5], "n": 5}
+    # Dagster's own files, readable by Dagster's own storage (the UI, a dataset opened without ftw_assets).
+    plain = dg.DagsterInstance.from_config(str(tmp_path / "ftw"))
+    assert sorted(map(str, plain.get_materialized_partitions(dg.AssetKey("second")))) == \
+        sorted(f"{c}|2024" for c in CHIP_IDS)
+    instance.dispose()
+    with sqlite3.connect(tmp_path / "ftw" / "history" / "runs" / "index.db") as db:
+        assert db.execute("select count(*) from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION'"
+                          ).fetchone()[0] == 24
+
+
+def test_partitions_added_by_another_process_are_seen(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(instance_yaml(home))
+    one = dg.DagsterInstance.from_config(str(home))
+    one.add_dynamic_partitions(CHIPS, ["ftw-33UWP0000"])
+    assert one.get_dynamic_partitions(CHIPS) == ["ftw-33UWP0000"]
+    other = dg.DagsterInstance.from_config(str(home))  # another process's connection to the same files
+    other.add_dynamic_partitions(CHIPS, ["ftw-33UWP0001"])
+    time.sleep(VERSION_CHECK_S + 0.1)
+    assert one.has_dynamic_partition(CHIPS, "ftw-33UWP0001")
+    assert one.get_dynamic_partitions(CHIPS) == ["ftw-33UWP0000", "ftw-33UWP0001"]
+    one.delete_dynamic_partition(CHIPS, "ftw-33UWP0000")  # our own change: seen at once
+    assert one.get_dynamic_partitions(CHIPS) == ["ftw-33UWP0001"]
+    one.dispose()
+    other.dispose()
+
+
+def test_open_instance_brings_an_older_or_moved_dagster_yaml_up_to_date(tmp_path):
+    layout = Layout(tmp_path / "out", "x")
+    layout.dagster_home.mkdir(parents=True)
+    (layout.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)  # as ftw_assets wrote it before
+    instance = open_instance(layout)
+    assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+    text = (layout.dagster_home / "dagster.yaml").read_text()
+    assert str((layout.dagster_home / "history" / "runs").resolve()) in text
+    instance.dispose()
+    hand_written = "telemetry:\n  enabled: false\n"
+    (layout.dagster_home / "dagster.yaml").write_text(hand_written)
+    open_instance(layout).dispose()
+    assert (layout.dagster_home / "dagster.yaml").read_text() == hand_written  # left as the user wrote it
