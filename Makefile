@@ -37,10 +37,14 @@ ftw-fit: train-stack demo
 test: install
 	$(BIN)/python -m pytest
 
-# A benchmark, not a test: the download step against a naive per-chip baseline and the minimum
-# bytes, side by side in one run, over a generated 40 km archive served on 127.0.0.1.
+# Benchmarks, not tests, each side by side in one run: the download step against a naive per-chip
+# baseline and the minimum bytes (a generated 40 km archive served on 127.0.0.1); Dagster's own cost
+# per chip-year in an empty graph, its default storage against this project's instance; and
+# `ftwd create-dataset` end to end, 420 chips, this checkout against a baseline commit, with a profile.
 bench: install
 	$(BIN)/python -m ftw_assets_tests.bench
+	$(BIN)/python -m ftw_assets_tests.bench.dagster_floor
+	$(BIN)/python -m ftw_assets_tests.bench.end_to_end
 
 validate: install
 	FTW_OUTPUT_DIR=$(DEMO_DIR) $(BIN)/dagster definitions validate -m ftw_assets

@@ -17,6 +17,7 @@ dataset made before it reads the same):
   runs): the events of a batch go into the run shard in one transaction and are mirrored into the
   index shard in one more, instead of two transactions per event.
 
+- the asset_keys table's columns, which Dagster reflects for every asset event, looked up once;
 - the dynamic partitions (chips, years) read from the index shard are kept while SQLite's
   ``PRAGMA data_version`` says no other connection changed that file: resolving a run's partition
   range (which Dagster does for every ``add_asset_metadata`` call) then reads no rows. Another
@@ -65,6 +66,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, object] = OrderedDict()
         self._version_checked = (float("-inf"), 0)
+        self._asset_key_columns: dict[str, bool] = {}
         self._partitions: dict[str, tuple[int, list[str], frozenset[str]]] = {}  # name -> (data_version, keys)
         super().__init__(base_dir, inst_data)
 
@@ -117,6 +119,13 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                     self._store_asset_event(conn, event, event_id)
         for event in plain:
             self.store_event(event)
+
+    def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
+        # Dagster reflects the asset_keys table's columns for every asset event it stores; a migration
+        # (``dagster instance migrate``) runs in another process, so once per process is enough.
+        if column_name not in self._asset_key_columns:
+            self._asset_key_columns[column_name] = super()._has_asset_key_col_on_connection(conn, column_name)
+        return self._asset_key_columns[column_name]
 
     def _data_version(self) -> int:
         # Asked at most every VERSION_CHECK_S: a partition added elsewhere shows here that much later.

@@ -91,9 +91,9 @@ def test_the_ui_in_chromium(ui):
         page.screenshot(path=str(ARTIFACTS / "clipped-images-materialization.png"))
         # One click shows the preview: both seasons side by side, with scene, date and cloud.
         page.get_by_text("[Show Markdown]").first.click()
-        table = page.locator("table:has(img[src^='data:image/png'])").first
+        table = page.locator("table:has(img[src^='data:image/'])").first
         table.wait_for(state="visible", timeout=120_000)
-        thumbnails = table.locator("img[src^='data:image/png']")
+        thumbnails = table.locator("img[src^='data:image/']")
         thumbnails.nth(1).wait_for(state="visible", timeout=120_000)
         page.wait_for_function("() => [...document.querySelectorAll('table img')].filter("
                                "i => i.complete && i.naturalWidth > 0).length >= 2", timeout=120_000)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
+from rasterio.io import MemoryFile
 
 from ftw_assets.core.atomic import atomic_path
 
@@ -38,6 +39,25 @@ def write_thumbnail(path: str | Path, rgb: np.ndarray) -> Path:
     aux = path.with_name(path.name + ".aux.xml")  # GDAL's sidecar for a PNG without georeferencing
     aux.unlink(missing_ok=True)
     return path
+
+
+PREVIEW_PX = 96
+
+
+def preview_uri(rgb: np.ndarray, size: int = PREVIEW_PX, quality: int = 80) -> str:
+    """A small JPEG of the stretched RGB (at most ``size`` px a side, every k-th pixel) as a data URI,
+    for Dagster metadata: each materialization's metadata is stored twice in the event log, so a full
+    chip thumbnail there (about 130 KB as base64 PNG) made the event database grow by about 500 KB per
+    chip-year. This one is a few KB; the full thumbnail stays a file beside the image."""
+    data = stretch(rgb)
+    step = max(1, -(-max(data.shape[1:]) // size))
+    data = np.ascontiguousarray(data[:, ::step, ::step])
+    with MemoryFile() as mem, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with mem.open(driver="JPEG", width=data.shape[2], height=data.shape[1], count=3, dtype="uint8",
+                      QUALITY=quality) as dst:
+            dst.write(data)
+        return "data:image/jpeg;base64," + base64.b64encode(mem.read()).decode("ascii")
 
 
 def data_uri(path: str | Path) -> str:

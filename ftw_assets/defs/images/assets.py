@@ -14,7 +14,7 @@ from ftw_assets.core.errors import FtwError
 from ftw_assets.core.geometry.grid import grid_for_chip, read_chip_table
 from ftw_assets.core.scenes.selection import SEASONS, SelectionSettings
 from ftw_assets.core.stac.items import add_image_assets, image_properties, write_item
-from ftw_assets.core.raster.thumbnail import data_uri, write_thumbnail
+from ftw_assets.core.raster.thumbnail import preview_uri, write_thumbnail
 from ftw_assets.core.stac.validation import validate_stac
 from ftw_assets.partitions import chip_year_backfill, chip_year_partitions
 from ftw_assets.resources import DatasetResource
@@ -73,10 +73,11 @@ def clipped_images(context: dg.AssetExecutionContext, config: ImagesConfig, data
                 seasons[season] = SeasonImage.failed(failure_url(clip), clip.error)
                 continue
             image = write_clip(clip, layout.chip_file(chip, year, f"{season}_image_s2.tif"))
-            thumb = None
+            thumb, preview = None, None
             if all(b in images.bands for b in RGB):
                 rgb = clip.data[[images.bands.index(b) for b in RGB]]
                 thumb = write_thumbnail(layout.chip_file(chip, year, f"{season}_image_s2.png"), rgb)
+                preview = preview_uri(rgb)
             found = image_stats(clip.data, images.bands)
             scene = clip.request.scene
             item_path = layout.season_item_json(chip, year, season)
@@ -86,7 +87,7 @@ def clipped_images(context: dg.AssetExecutionContext, config: ImagesConfig, data
             validate_stac(item)
             write_item(item, item_path, base_url=settings.base_url)
             seasons[season] = SeasonImage.written(image.name, scene.id, clip.reprojected, found)
-            previews[season] = SeasonPreview.of_item(item, scene.id, data_uri(thumb) if thumb else None, refinement)
+            previews[season] = SeasonPreview.of_item(item, scene.id, preview, refinement)
             meta[f"{season}_scene"] = scene.id
             meta[f"{season}_scene_cloud_cover"] = previews[season].scene_cloud_cover
             meta[f"{season}_nodata_share"] = found["nodata_share"]

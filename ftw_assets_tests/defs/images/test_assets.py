@@ -1,14 +1,16 @@
 """download-images end to end: images on the mask grid, thumbnails, checks, and faults during reads."""
 
+import base64
 import json
+import re
 
 import duckdb
 import numpy as np
 import pytest
 import rasterio
+from rasterio.io import MemoryFile
 
 from ftw_assets.core.raster.cog import is_valid_cog, read_grid
-from ftw_assets.core.raster.thumbnail import data_uri
 from ftw_assets.core.stac.validation import validate_stac
 from ftw_assets_tests.helpers import REFINED, ftwd
 from ftw_assets_tests.servers.harness import FaultProxy, archive_copy_served_at
@@ -109,9 +111,17 @@ def test_metadata_names_the_chip_and_the_scene_cloud_and_shows_both_seasons(tmp_
     assert not {"planting_cloud_cover", "planting_thumbnail", "harvest_thumbnail"} & set(meta)
     table = meta["preview"].splitlines()
     assert table[0] == "| | planting | harvest |"
-    thumbs = [data_uri(out / "ds-chips" / "ftw-33UWP7828_2024" / f"ftw-33UWP7828_2024_{s}_image_s2.png")
-              for s in ("planting", "harvest")]
-    assert table[2] == f"| image | ![planting]({thumbs[0]}) | ![harvest]({thumbs[1]}) |"
+    thumbs = re.fullmatch(r"\| image \| !\[planting\]\((\S+)\) \| !\[harvest\]\((\S+)\) \|", table[2]).groups()
+    for season, uri in zip(("planting", "harvest"), thumbs):
+        # A small JPEG of the thumbnail file's pixels (every 3rd of 200), not the file itself.
+        assert uri.startswith("data:image/jpeg;base64,") and len(uri) < 8000
+        with MemoryFile(base64.b64decode(uri.split(",", 1)[1])) as mem, mem.open() as src:
+            small = src.read().astype(int)
+        png = out / "ds-chips" / "ftw-33UWP7828_2024" / f"ftw-33UWP7828_2024_{season}_image_s2.png"
+        with rasterio.open(png) as src:
+            full = src.read().astype(int)
+        assert small.shape == (3, 67, 67)  # JPEG keeps the picture, not each value
+        assert abs(small - full[:, ::3, ::3]).mean() < 12 and np.corrcoef(small.ravel(), full[:, ::3, ::3].ravel())[0, 1] > 0.9
     assert table[3:] == [f"| scene | {APR03} | {OCT30} |", "| date | 2024-04-03 | 2024-10-30 |",
                          "| chip-level cloud | 0 % | not measured |", "| scene-level cloud | 0.16 % | 0 % |"]
     assert len(meta["preview"]) < sum(map(len, thumbs)) + 500  # the two thumbnails and a few words
