@@ -57,11 +57,15 @@ def build(code: Path | None, args: list[str], out: Path, profile: Path | None = 
     env = {**os.environ, "PYTHONPATH": str(code)} if code else dict(os.environ)
     run = ["-m", "cProfile", "-o", str(profile), "-m", "ftw_assets.cli"] if profile else ["-m", "ftw_assets.cli"]
     start = time.perf_counter()
+    # Started outside the repository: ``python -m`` puts the working directory first on sys.path,
+    # ahead of PYTHONPATH, which would run this checkout as the baseline.
     proc = subprocess.run([sys.executable, *run, "create-dataset", *args, str(out)], env=env, capture_output=True,
-                          text=True)
+                          text=True, cwd=out.parent)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"create-dataset failed ({code or 'this checkout'}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    pooled = "PooledSqliteEventLogStorage" in (out / "dagster_home" / "dagster.yaml").read_text()
+    assert pooled == (code is None), f"{out}: built by the wrong code version"
     chips = json.loads((out / "dataset.json").read_text()).get("chip_count") or _chip_count(out)
     return {"seconds": round(seconds, 1), "chip_years": chips, "chip_years_per_s": round(chips / seconds, 2),
             "event_db_kb_per_chip_year": round(_size(out / "dagster_home" / "history") / 1024 / chips, 1)}

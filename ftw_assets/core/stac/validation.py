@@ -67,7 +67,10 @@ class OfflineValidator(JsonSchemaSTACValidator):
         jsonschema.validators.validator_for(schema).check_schema(schema)
 
         def offline(uri: str) -> dict:
-            return self._get_schema(uri.split("#")[0])
+            uri = uri.split("#")[0]
+            if uri.startswith(("http://json-schema.org/", "https://json-schema.org/")):  # a draft's meta-schema
+                return jsonschema.validators.validator_for({"$schema": uri + "#"}).META_SCHEMA
+            return self._get_schema(uri)
 
         return fastjsonschema.compile(schema, handlers={"https": offline, "http": offline}, use_formats=False)
 

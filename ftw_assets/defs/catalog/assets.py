@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from ftw_assets.batch import for_each_chip_year
+from ftw_assets.batch import CHIP_WORKERS, for_each_chip_year
 from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.dataset.records import CalendarRecord, RefinementRecord, SelectionRecord, load
 from ftw_assets.core.geometry.grid import grid_for_chip, read_chip_table
@@ -52,7 +52,7 @@ def stac_catalog(context: dg.AssetExecutionContext, dataset: DatasetResource) ->
         return {"item": dg.MetadataValue.path(str(layout.item_json(chip, year))), "split": row["split"]}
 
     try:
-        for_each_chip_year(context, work)
+        for_each_chip_year(context, work, workers=CHIP_WORKERS)
     finally:
         # Whatever happened to single items, the collection and index match the files on disk.
         n = rebuild_collection(layout, settings.fields, base_url=settings.base_url)

@@ -4,7 +4,7 @@ import json
 
 import dagster as dg
 
-from ftw_assets.batch import chip_years, for_each_chip_year
+from ftw_assets.batch import CHIP_WORKERS, chip_years, for_each_chip_year
 from ftw_assets.core.atomic import write_text
 from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.dataset.records import (ImagesRecord, RefinementRecord, SeasonImage, SelectionRecord, load,
@@ -103,7 +103,7 @@ def clipped_images(context: dg.AssetExecutionContext, config: ImagesConfig, data
         return {**chip_level, **table, **meta}
 
     try:
-        for_each_chip_year(context, work)
+        for_each_chip_year(context, work, workers=CHIP_WORKERS)
     finally:
         report = download_report(load_all(layout, ImagesRecord))
         write_text(layout.download_report, json.dumps(report, indent=2) + "\n")

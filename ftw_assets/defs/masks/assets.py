@@ -5,7 +5,7 @@ import dagster as dg
 import geopandas as gpd
 import shapely
 
-from ftw_assets.batch import chip_years, for_each_chip_year
+from ftw_assets.batch import CHIP_WORKERS, chip_years, for_each_chip_year
 from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.defs.chips.assets import chip_grid
 from ftw_assets.core.geometry.grid import fields_bbox, grid_for_chip, read_chip_table
@@ -32,4 +32,4 @@ def masks(context: dg.AssetExecutionContext, dataset: DatasetResource) -> None:
                                   layout.chip_file(chip, year, "instance_ids.csv"), settings.presence_only)
         return {**counts, "folder": dg.MetadataValue.path(str(layout.chip_dir(chip, year)))}
 
-    for_each_chip_year(context, work)
+    for_each_chip_year(context, work, workers=CHIP_WORKERS)
