@@ -102,18 +102,20 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         """The batch's events in their run shards, one transaction each, then the asset events mirrored
         into the index shard in one transaction; other events as :meth:`store_event` stores them."""
-        plain = [e for e in events if not (e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS)]
-        mirrored = [e for e in events if e not in plain]
+        mirrored, plain = [], []
+        for e in events:
+            (mirrored if e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS else plain).append(e)
+        inserts = {id(e): self.prepare_insert_event(e) for e in mirrored}  # serialised once, used twice
         by_run: dict[str, list[EventLogEntry]] = {}
         for event in mirrored:
             by_run.setdefault(event.run_id, []).append(event)
         for run_id, run_events in by_run.items():
             with self.run_connection(run_id) as conn:
                 for event in run_events:
-                    conn.execute(self.prepare_insert_event(event))
+                    conn.execute(inserts[id(event)])
         if mirrored:
             with self.index_transaction() as conn:
-                ids = [conn.execute(self.prepare_insert_event(e)).inserted_primary_key[0] for e in mirrored]
+                ids = [conn.execute(inserts[id(e)]).inserted_primary_key[0] for e in mirrored]
                 self._store_asset_event_tags(conn, mirrored, ids)
                 for event, event_id in zip(mirrored, ids):
                     self._store_asset_event(conn, event, event_id)
