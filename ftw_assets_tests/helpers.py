@@ -44,6 +44,16 @@ def ftwd(*args, cwd=None):
     return subprocess.run([*FTWD, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
+def create_demo_dataset(out, demo_inputs, archive_parquet, *options):
+    """``ftwd create-dataset`` of the demo fields into ``out`` (name ``ds``, 2024, the local archive and
+    the demo calendar) with ``options``; asserts it succeeded."""
+    fields, calendar = demo_inputs
+    made = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
+                "--crop-calendar-dir", calendar, *options)
+    assert made.returncode == 0, made.stderr
+    return made
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

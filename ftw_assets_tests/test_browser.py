@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ftw_assets_tests.helpers import APR03, APR08, OCT30, ftwd, running_ui
+from ftw_assets_tests.helpers import APR03, APR08, OCT30, create_demo_dataset, ftwd, running_ui
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "data" / "test-artifacts" / "ui"
@@ -41,14 +41,11 @@ def decoded(img) -> bool:
 @pytest.fixture
 def ui(tmp_path, archive_parquet, demo_inputs):
     needs_chromium()
-    fields, calendar = demo_inputs
     out = tmp_path / "out"
     # With the pixel check the planting scenes are measured on each chip when selected, so the
     # materialization shows a chip-level figure beside a scene-level one (the 0 % harvest scene is
     # taken at scene level).
-    made = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
-                "--download-images", "--pixel-check", "--crop-calendar-dir", calendar)
-    assert made.returncode == 0, made.stderr
+    create_demo_dataset(out, demo_inputs, archive_parquet, "--download-images", "--pixel-check")
     with running_ui(out) as port:
         yield f"http://127.0.0.1:{port}", tmp_path
 
@@ -113,11 +110,8 @@ def test_the_qa_report_in_chromium(tmp_path, archive_parquet, demo_inputs):
     needs_chromium()
     from playwright.sync_api import sync_playwright
 
-    fields, calendar = demo_inputs
     out = tmp_path / "out"
-    made = ftwd("create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
-                "--download-images", "--no-refine-cloud", "--crop-calendar-dir", calendar)
-    assert made.returncode == 0, made.stderr
+    create_demo_dataset(out, demo_inputs, archive_parquet, "--download-images", "--no-refine-cloud")
     capped = ftwd("refine-cloud-cover", out, "--cloud-cover-pixel", "0", "--max-attempts", "0")
     assert capped.returncode == 0, capped.stderr
     qa = ftwd("qa-report", out)

@@ -1,4 +1,5 @@
-"""RGB thumbnails of chip images: a 2-98 % stretch per band over valid pixels, written as PNG."""
+"""RGB thumbnails of chip images: a 2-98 % stretch per band over valid pixels, written as PNG; and a
+small JPEG preview of the same picture as a data URI for Dagster metadata."""
 
 from __future__ import annotations
 
@@ -29,8 +30,13 @@ def stretch(rgb: np.ndarray, nodata: int = 0) -> np.ndarray:
 
 
 def write_thumbnail(path: str | Path, rgb: np.ndarray) -> Path:
+    """The RGB reflectance stretched (:func:`stretch`) and written as a PNG."""
+    return write_picture(path, stretch(rgb))
+
+
+def write_picture(path: str | Path, data: np.ndarray) -> Path:
+    """A stretched (3, rows, cols) uint8 picture as a PNG, atomically."""
     path = Path(path)
-    data = stretch(rgb)
     with atomic_path(path, suffix=".png") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a thumbnail is a picture, not a map
         with rasterio.open(tmp, "w", driver="PNG", width=data.shape[2], height=data.shape[1], count=3,
@@ -44,14 +50,13 @@ def write_thumbnail(path: str | Path, rgb: np.ndarray) -> Path:
 PREVIEW_PX = 96
 
 
-def preview_uri(rgb: np.ndarray, size: int = PREVIEW_PX, quality: int = 80) -> str:
-    """A small JPEG of the stretched RGB (at most ``size`` px a side, every k-th pixel) as a data URI,
-    for Dagster metadata: each materialization's metadata is stored twice in the event log, so a full
-    chip thumbnail there (about 130 KB as base64 PNG) made the event database grow by about 500 KB per
-    chip-year. This one is a few KB; the full thumbnail stays a file beside the image."""
-    data = stretch(rgb)
-    step = max(1, -(-max(data.shape[1:]) // size))
-    data = np.ascontiguousarray(data[:, ::step, ::step])
+def preview_uri(picture: np.ndarray, size: int = PREVIEW_PX, quality: int = 80) -> str:
+    """A small JPEG of a stretched picture (:func:`stretch`; at most ``size`` px a side, every k-th
+    pixel) as a data URI, for Dagster metadata. Each materialization's metadata is stored twice in the
+    event log, so a full chip thumbnail there (about 130 KB as base64 PNG) made the event database grow
+    by about 480 KB per chip-year. This one is a few KB; the full thumbnail stays a file beside the image."""
+    step = max(1, -(-max(picture.shape[1:]) // size))
+    data = np.ascontiguousarray(picture[:, ::step, ::step])
     with MemoryFile() as mem, warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with mem.open(driver="JPEG", width=data.shape[2], height=data.shape[1], count=3, dtype="uint8",
@@ -59,6 +64,3 @@ def preview_uri(rgb: np.ndarray, size: int = PREVIEW_PX, quality: int = 80) -> s
             dst.write(data)
         return "data:image/jpeg;base64," + base64.b64encode(mem.read()).decode("ascii")
 
-
-def data_uri(path: str | Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")

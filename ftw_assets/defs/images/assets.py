@@ -14,7 +14,7 @@ from ftw_assets.core.errors import FtwError
 from ftw_assets.core.geometry.grid import grid_for_chip, read_chip_table
 from ftw_assets.core.scenes.selection import SEASONS, SelectionSettings
 from ftw_assets.core.stac.items import add_image_assets, image_properties, write_item
-from ftw_assets.core.raster.thumbnail import preview_uri, write_thumbnail
+from ftw_assets.core.raster.thumbnail import preview_uri, stretch, write_picture
 from ftw_assets.core.stac.validation import validate_stac
 from ftw_assets.partitions import chip_year_backfill, chip_year_partitions
 from ftw_assets.resources import DatasetResource
@@ -76,8 +76,9 @@ def clipped_images(context: dg.AssetExecutionContext, config: ImagesConfig, data
             thumb, preview = None, None
             if all(b in images.bands for b in RGB):
                 rgb = clip.data[[images.bands.index(b) for b in RGB]]
-                thumb = write_thumbnail(layout.chip_file(chip, year, f"{season}_image_s2.png"), rgb)
-                preview = preview_uri(rgb)
+                picture = stretch(rgb)  # one stretch for the thumbnail file and the preview
+                thumb = write_picture(layout.chip_file(chip, year, f"{season}_image_s2.png"), picture)
+                preview = preview_uri(picture)
             found = image_stats(clip.data, images.bands)
             scene = clip.request.scene
             item_path = layout.season_item_json(chip, year, season)
