@@ -3,17 +3,30 @@
 A run carries many partitions (backfill policy, ``ftwd``). Each chip-year that succeeds gets
 its own metadata; when some fail, the ones that succeeded are still recorded as materialized
 (so a rerun does only the failed ones) and the step fails with a list of what went wrong.
+Once :data:`STOP` is set (``ftwd`` on Ctrl-C) no further chip-year starts: the ones in flight
+finish and are recorded, and the step ends as interrupted.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import dagster as dg
 
 from ftw_assets.core.dataset.chip_year import ChipYear
+
+
+# Set by ftwd's Ctrl-C handler (runner.stop_on_ctrl_c). Read between chip-years, never mid-write, so
+# what a chip-year writes is complete or not started.
+STOP = threading.Event()
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised by a step that stopped for :data:`STOP`: Dagster records a KeyboardInterrupt as an
+    interrupted step (not a failure of the asset), and the step's downstream steps do not start."""
 
 
 def chip_years(context: dg.AssetExecutionContext) -> list[ChipYear]:
@@ -29,10 +42,13 @@ def for_each_chip_year(context: dg.AssetExecutionContext, work: Callable[[ChipYe
                        workers: int = 1) -> dict[str, dict]:
     """``work`` for every chip-year of the run, on ``workers`` threads (only for work that touches
     nothing shared but read-only inputs: each chip-year writes its own files). Outcomes are kept in
-    partition order, whatever order the threads finish in."""
+    partition order, whatever order the threads finish in. Chip-years not started when :data:`STOP`
+    is set are left out: the finished ones are recorded and :class:`Interrupted` is raised."""
     keys = [str(k) for k in context.partition_keys]
 
-    def attempt(key: str) -> tuple[dict | None, str | None]:
+    def attempt(key: str) -> tuple[dict | None, str | None] | None:
+        if STOP.is_set():
+            return None  # not started
         try:
             return work(ChipYear.parse(key)), None
         except Exception as err:  # one chip's failure must not lose the others' work
@@ -43,13 +59,18 @@ def for_each_chip_year(context: dg.AssetExecutionContext, work: Callable[[ChipYe
             outcomes = list(pool.map(attempt, keys))
     else:
         outcomes = [attempt(k) for k in keys]
-    done = {k: meta for k, (meta, err) in zip(keys, outcomes) if err is None}
-    failed = {k: err for k, (_, err) in zip(keys, outcomes) if err is not None}
+    started = {k: outcome for k, outcome in zip(keys, outcomes) if outcome is not None}
+    done = {k: meta for k, (meta, err) in started.items() if err is None}
+    failed = {k: err for k, (_, err) in started.items() if err is not None}
+    skipped = len(keys) - len(started)
     for key, err in failed.items():
         context.log.error(f"{context.asset_key.to_user_string()} {key} failed: {err}")
-    if failed:
+    if failed or skipped:
         for key, meta in done.items():
             context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=meta))
+    if skipped:
+        raise Interrupted(f"stopped: {skipped} of {len(keys)} chip-years not started ({len(done)} recorded as done)")
+    if failed:
         listing = "\n".join(f"- {k}: {v}" for k, v in sorted(failed.items())[:20])
         raise dg.Failure(
             description=f"{len(failed)} of {len(keys)} chip-years failed ({len(done)} recorded as done):\n{listing}",

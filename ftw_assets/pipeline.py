@@ -118,7 +118,11 @@ def materialize_dataset(
 
     ``stages``: default, what the dataset's options files turn on. ``redo``: stages whose assets are
     done again for every chip-year (their options changed). ``progress``: told about the chip-year runs
-    (default: one ``echo`` line per run). Chip partitions that are not in the chip table are left out."""
+    (default: one ``echo`` line per run). Chip partitions that are not in the chip table are left out.
+
+    Ctrl-C (from the main thread) stops it between chip-years: the summary is marked interrupted,
+    with the chip-years still needing work read from the instance; re-selection and checks are left
+    for the rerun."""
     import os
 
     from ftw_assets.definitions import build_defs
@@ -130,20 +134,26 @@ def materialize_dataset(
     loop, checks = stages.refine and reselect, checks_for(stages)
     layout = runner.dataset_layout(output_dir)
     defs, instance = build_defs(output_dir), runner.open_instance(layout)
-    summary = runner.materialize_missing(
-        defs, instance, unpartitioned=setup_assets(), partitioned=keys,
-        redo=tuple(k for k in keys if STAGE_OF[k] in set(redo)),
-        closure=_closure(keys), checks=() if loop else checks,
-        batch=chips_per_run or CHIPS_PER_RUN, echo=echo, after=list(after),
-        chip_table=layout.chips_parquet, progress=progress,
-    )
-    if loop and not summary.failed:
-        from ftw_assets.core.scenes.refinement import RefinementSettings
+    with runner.stop_on_ctrl_c():
+        summary = runner.materialize_missing(
+            defs, instance, unpartitioned=setup_assets(), partitioned=keys,
+            redo=tuple(k for k in keys if STAGE_OF[k] in set(redo)),
+            closure=_closure(keys), checks=() if loop else checks,
+            batch=chips_per_run or CHIPS_PER_RUN, echo=echo, after=list(after),
+            chip_table=layout.chips_parquet, progress=progress,
+        )
+        if loop and not summary.failed and not runner.stopped():
+            from ftw_assets.core.scenes.refinement import RefinementSettings
 
-        max_attempts = RefinementSettings.load(output_dir).max_attempts
-        summary.runs += reselect_runs(output_dir, stages, max_attempts, echo, progress)
-    if loop and checks:  # the checks scan what re-selection left (it replaces rejected, e.g. blank, images)
-        summary.runs.append(runner.run_checks(defs, instance, checks, echo))
+            max_attempts = RefinementSettings.load(output_dir).max_attempts
+            summary.runs += reselect_runs(output_dir, stages, max_attempts, echo, progress)
+        # The checks scan what re-selection left (it replaces rejected, e.g. blank, images).
+        if loop and checks and not runner.stopped():
+            summary.runs.append(runner.run_checks(defs, instance, checks, echo))
+        if runner.stopped():
+            summary.interrupted = True
+            known, _ = runner.chips_in_table(instance, layout.chips_parquet)
+            summary.remaining = sum(run.count for run in fill_plan(instance, stages, chips=known))
     return summary
 
 
@@ -177,7 +187,8 @@ def reselect_runs(output_dir: Path, stages: Stages, max_attempts: int,
                   progress: runner.Progress | None = None) -> list[runner.RunOutcome]:
     """The re-selection sensor's loop, in-process: select again for the chip-years whose latest
     refinement rejected a scene, until none is left or attempts are used up; stops at the first
-    failed round. Read from the state, not from new events, so a rerun after a crash finishes it."""
+    failed round or at Ctrl-C. Read from the state, not from new events, so a rerun after a crash or an
+    interruption finishes it."""
     from ftw_assets.core.scenes.refinement import reselection_targets
     from ftw_assets.definitions import build_defs
 
@@ -186,7 +197,7 @@ def reselect_runs(output_dir: Path, stages: Stages, max_attempts: int,
     outcomes: list[runner.RunOutcome] = []
     for _ in range(max_attempts + 2):  # each round re-selects what the previous round rejected
         targets, _ = reselection_targets(still_rejected(instance), max_attempts)
-        if not targets:
+        if not targets or runner.stopped():
             break
         echo(f"selecting again for {len(targets)} chip-year(s) whose scene was rejected: {', '.join(targets[:10])}")
         plan = reselection_plan(instance, [ChipYear.parse(t) for t in targets], stages)

@@ -4,12 +4,22 @@ This is what ``ftwd`` does: the Dagster materialization history is the progress 
 each asset's missing chip-year partitions are read from the instance, grouped into runs of up
 to ``CHIPS_PER_RUN`` partitions (a contiguous range of chips for one year) and executed
 in-process (no process start-up per chip). A failed run does not stop the others; the summary
-names what failed.
+names what failed. Ctrl-C (:func:`stop_on_ctrl_c`) stops the work between chip-years: nothing new
+starts, what is in flight finishes, and the summary says it was interrupted.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import contextvars
 import json
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +28,7 @@ from typing import Callable, Iterable, NamedTuple, Protocol
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from ftw_assets.batch import STOP, Interrupted
 from ftw_assets.core.atomic import sweep_temp_files, write_text
 from ftw_assets.core.raster.windows import RETRIES
 from ftw_assets.core.dataset.layout import Layout
@@ -57,20 +68,52 @@ class RunOutcome:
     success: bool
     seconds: float
     errors: list[str] = field(default_factory=list)
+    interrupted: bool = False  # stopped by Ctrl-C: its chip-years done are recorded, the rest left
 
 
 @dataclass
 class Summary:
     runs: list[RunOutcome] = field(default_factory=list)
     skipped_unpartitioned: list[str] = field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C: runs, checks and reports after the stop were not started
+    remaining: int | None = None  # when interrupted: chip-years still needing work, read from the instance
 
     @property
     def failed(self) -> list[RunOutcome]:
-        return [r for r in self.runs if not r.success]
+        return [r for r in self.runs if not r.success and not r.interrupted]
 
     @property
     def partitions_run(self) -> int:
         return sum(r.partitions for r in self.runs if r.partitions)
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c():
+    """While ftwd works: the first Ctrl-C (SIGINT) sets :data:`~ftw_assets.batch.STOP`, so no run, step
+    or chip-year starts after it and the ones in flight finish (their files are written atomically);
+    a second one raises KeyboardInterrupt at once. Only the main thread can set a handler; elsewhere
+    this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if STOP.is_set():
+            raise KeyboardInterrupt
+        STOP.set()
+
+    STOP.clear()
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        STOP.clear()
+
+
+def stopped() -> bool:
+    """Whether Ctrl-C asked ftwd to stop (see :func:`stop_on_ctrl_c`)."""
+    return STOP.is_set()
 
 
 def instance_yaml(home: Path) -> str:
@@ -79,11 +122,15 @@ def instance_yaml(home: Path) -> str:
     return DAGSTER_YAML + EVENT_LOG_YAML.format(base_dir=json.dumps(str(Path(home).resolve() / "history" / "runs")))
 
 
-def open_instance(layout: Layout) -> dg.DagsterInstance:
+def open_instance(layout: Layout, read_only: bool = False) -> dg.DagsterInstance:
     """The dataset's persistent instance under ``OUTPUT_DIR/dagster_home`` (created on first use).
     A ``dagster.yaml`` that ftw_assets wrote is brought up to date (an older one without the event log
-    block, or a dataset folder moved since); one written by hand is left as it is."""
+    block, or a dataset folder moved since); one written by hand is left as it is. ``read_only``: for
+    commands that only read; a dataset on a read-only disk is then read from a temporary copy of its
+    history (SQLite cannot open its databases where it cannot write their journals)."""
     home = layout.dagster_home
+    if read_only and home.is_dir() and not os.access(home, os.W_OK):
+        return _read_only_copy(home)
     home.mkdir(parents=True, exist_ok=True)
     path = home / "dagster.yaml"
     wanted = instance_yaml(home)
@@ -95,6 +142,15 @@ def open_instance(layout: Layout) -> dg.DagsterInstance:
                 raise
     enable_event_batches()
     return dg.DagsterInstance.from_config(str(home))
+
+
+def _read_only_copy(home: Path) -> dg.DagsterInstance:
+    copy = Path(tempfile.mkdtemp(prefix="ftw-history-")) / "dagster_home"
+    shutil.copytree(home, copy, ignore=shutil.ignore_patterns("*.lock", "*-journal"))
+    atexit.register(shutil.rmtree, copy.parent, True)
+    write_text(copy / "dagster.yaml", instance_yaml(copy))
+    enable_event_batches()
+    return dg.DagsterInstance.from_config(str(copy))
 
 
 def dataset_layout(output_dir: Path) -> Layout:
@@ -235,7 +291,8 @@ def materialize_missing(
     """The unpartitioned setup assets not yet materialized, then the missing chip-years of ``partitioned``
     in batched runs (only over the chips of ``chip_table`` when given; the others are named and left
     out), then ``after`` and the ``checks``. ``progress`` (default: one ``echo`` line per run) is told
-    about the chip-year runs."""
+    about the chip-year runs. Once :data:`~ftw_assets.batch.STOP` is set (Ctrl-C) nothing more starts
+    and the summary is marked interrupted."""
     summary = Summary()
     removed = sweep_temp_files(Path(instance.root_directory).parent)  # the dataset folder holds dagster_home
     if removed:
@@ -245,10 +302,14 @@ def materialize_missing(
         if instance.get_latest_materialization_event(key) is not None:
             summary.skipped_unpartitioned.append(key.to_user_string())
             continue
+        if STOP.is_set():
+            summary.interrupted = True
+            return summary
         outcome = _execute(global_job, instance, [key], None, None, 0)
         summary.runs.append(outcome)
         echo(_line(outcome, len(summary.runs)))
         if not outcome.success:
+            summary.interrupted = STOP.is_set()
             return summary  # everything after depends on it
 
     retries_before = RETRIES.copy()
@@ -267,6 +328,9 @@ def materialize_missing(
     summary.runs += _run_plan(global_job, instance, plan, progress or Lines(echo))
     for kind, n in sorted((RETRIES - retries_before).items()):
         echo(f"HTTP retries ({kind}): {n}")
+    if STOP.is_set():  # the reports and checks after the runs would describe a dataset half done
+        summary.interrupted = True
+        return summary
     for key in after:  # unpartitioned reports over the whole dataset, refreshed on every call
         outcome = _execute(global_job, instance, [key], None, None, 0)
         summary.runs.append(outcome)
@@ -291,6 +355,8 @@ def _run_plan(job, instance, plan: list[PlannedRun], progress: Progress, tags: d
     progress.start(sum(n for *_, n in plan), len(plan))  # plain (assets, first, last, n) tuples too
     try:
         for i, (assets, first, last, n) in enumerate(plan, start=1):
+            if STOP.is_set():
+                break
             outcome = _execute(job, instance, assets, first, last, n, extra_tags=tags)
             outcomes.append(outcome)
             progress.finished(outcome, _line(outcome, f"{i}/{len(plan)}"))
@@ -308,33 +374,115 @@ def run_checks(defs: dg.Definitions, instance: dg.DagsterInstance, checks: tuple
     return outcome
 
 
+INTERRUPTS = {Interrupted.__name__, "KeyboardInterrupt", "DagsterExecutionInterruptedError"}
+
+
+def _from_interrupt(event) -> bool:
+    """Whether a Dagster event is a failure caused by an interrupt (its error or one it chains)."""
+    error = getattr(getattr(event, "event_specific_data", None), "error", None)
+    while error is not None:
+        if error.cls_name in INTERRUPTS:
+            return True
+        error = error.cause or error.context
+    return False
+
+
+STACK_TRACE = "\n\nStack Trace:"
+
+
+class _ConsoleFailures(logging.Filter):
+    """Keeps stack traces off the console: a failure an interrupt causes is dropped (the runner says
+    the run was interrupted), any other shows its error messages only. The whole trace stays in the
+    run's event log (the Dagster UI's run page)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        event = (getattr(record, "dagster_meta", None) or {}).get("dagster_event")
+        if event is not None and _from_interrupt(event):
+            return False
+        text = record.getMessage()
+        if STACK_TRACE in text:
+            record.msg, record.args = _without_stack_traces(text), ()
+        return True
+
+
+def _without_stack_traces(text: str) -> str:
+    """A Dagster failure message up to its first stack trace (the error and its message)."""
+    return text.split(STACK_TRACE)[0].rstrip() + "\n  (the stack trace is in the run's log in the Dagster UI)"
+
+
+@dg.logger(config_schema=dg.colored_console_logger.config_schema,
+           description="Dagster's colored console logger, without stack traces (see _ConsoleFailures).")
+def ftwd_console_logger(init_context) -> logging.Logger:
+    logger = dg.colored_console_logger.logger_fn(init_context)
+    logger.addFilter(_ConsoleFailures())
+    return logger
+
+
+def _off_main_thread(fn):
+    """``fn()`` on a thread of its own while the main thread waits. Dagster sets its signal handlers
+    only on the main thread, where they raise an interrupt inside whatever a step is doing; off it,
+    :func:`stop_on_ctrl_c`'s handler stays in charge and steps stop between chip-years. The thread
+    is a daemon: after a second Ctrl-C the process waits only for the chip-years in flight."""
+    box: dict = {}
+    context = contextvars.copy_context()  # Dagster's current defs-state storage is a context variable
+
+    def target():
+        try:
+            box["value"] = context.run(fn)
+        except BaseException as err:  # handed to the main thread
+            box["error"] = err
+
+    thread = threading.Thread(target=target, name="ftwd-run", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def _execute(job, instance, assets, first, last, n, checks: set | None = None, extra_tags: dict | None = None) -> RunOutcome:
     tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last} if first else {}
     start = time.monotonic()
     # Asset runs carry no checks (they scan the whole dataset, unpartitioned); check runs carry no assets.
-    result = job.get_subset(asset_selection=set(assets), asset_check_selection=checks or set()).execute_in_process(
+    subset = job.get_subset(asset_selection=set(assets), asset_check_selection=checks or set())
+    subset = subset.with_logger_defs({**subset.loggers, "console": ftwd_console_logger})
+    result = _off_main_thread(lambda: subset.execute_in_process(
         instance=instance, tags={**tags, **(extra_tags or {}), "ftw/launched_by": "ftwd"}, run_config=QUIET,
         raise_on_error=False,
         # Recorded in the run, so the UI's runs list shows the target as for its own runs.
         asset_selection=list(assets) or None,
-    )
+    ))
     errors = []
     for evaluation in result.get_asset_check_evaluations() if checks else []:
         if not evaluation.passed:
-            errors.append(f"check {evaluation.check_name} failed: {evaluation.metadata.get('failing')}")
+            errors.append(f"check {evaluation.check_name} failed: {check_failures(evaluation.metadata)}")
+    interrupted = False
     if not result.success:
         for event in result.all_events:
-            if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            if _from_interrupt(event):
+                interrupted = True
+            elif event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
                 err = event.step_failure_data.error
                 errors.append(f"{event.step_key}: {(err.cause.message if err.cause else err.message).strip()}")
     names = [a.to_user_string() for a in assets] + [c.name for c in sorted(checks or [], key=str)]
     return RunOutcome(names, first or "", last or "", n, result.success and not errors,
-                      time.monotonic() - start, errors)
+                      time.monotonic() - start, errors, interrupted=interrupted)
+
+
+def check_failures(metadata: dict) -> str:
+    """What a failed image check names, plainly: "2 image(s): a.tif:red, b.tif:nir" from its
+    ``failing`` metadata (a JSON list of file names, perhaps with a band and values) and
+    ``failing_count`` (how many in all; the list holds the first 50)."""
+    failing = metadata.get("failing")
+    names = getattr(failing, "value", failing) or []  # a MetadataValue, or plain data
+    count = getattr(metadata.get("failing_count"), "value", None) or len(names)
+    shown = ", ".join(map(str, names[:10])) + (f" and {count - 10} more" if count > 10 else "")
+    return f"{count} image(s): {shown}" if names else "no file named"
 
 
 def _line(o: RunOutcome, label) -> str:
     what = f"{o.partitions} chip-years {o.first} .. {o.last}" if o.partitions else "unpartitioned"
-    state = "ok" if o.success else "FAILED"
+    state = "interrupted" if o.interrupted else "ok" if o.success else "FAILED"
     text = f"[{label}] {'+'.join(o.assets)}: {what} {state} ({o.seconds:.1f} s)"
     for e in o.errors:
         text += f"\n      {e}"

@@ -19,7 +19,7 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run"]
 ARTIFACTS = REPO / "data" / "test-artifacts" / "stac-browser"
-WAIT = 60_000  # ms: generous, the suite shares two cores; every wait ends as soon as its state is reached
+WAIT = 120_000  # ms: generous, the suite shares two cores; every wait ends as soon as its state is reached
 CHIP = "ftw-33UWP7830_2024"
 
 
@@ -131,13 +131,14 @@ def test_browse_to_a_chip_in_chromium(site, catalog):
         link.click()
         expect(page.locator("h1")).to_have_text(CHIP, timeout=WAIT)
         expect(_row(page, "ftw:split")).to_have_text(chip_item["properties"]["ftw:split"], timeout=WAIT)
-        expect(_row(page, "ftw:field_count")).to_have_text(str(chip_item["properties"]["ftw:field_count"]))
+        expect(_row(page, "ftw:field_count")).to_have_text(str(chip_item["properties"]["ftw:field_count"]),
+                                                            timeout=WAIT)
 
         # Its planting season, through the item's related link: the thumbnail decodes at its real size.
         page.locator(f'a[href$="/{CHIP}_planting_s2.json"]').click()
         expect(page.locator("h1")).to_have_text(season_item["id"], timeout=WAIT)
         expect(_row(page, "ftw:season")).to_have_text("planting", timeout=WAIT)
-        expect(_row(page, "ftw:mgrs_tile")).to_have_text(season_item["properties"]["ftw:mgrs_tile"])
+        expect(_row(page, "ftw:mgrs_tile")).to_have_text(season_item["properties"]["ftw:mgrs_tile"], timeout=WAIT)
         page.get_by_text("Thumbnails", exact=True).click()
         thumbnail = page.locator("img.thumbnail")
         expect(thumbnail).to_be_visible(timeout=WAIT)

@@ -9,11 +9,16 @@ import urllib.request
 from ftw_assets.demo.world import write_demo_fields
 from ftw_assets_tests.helpers import running_ui
 
+# s: generous limits for states polled below (an answer, a finished backfill); the suite shares two cores, and
+# each wait ends as soon as its state is reached.
+WAIT = 120
+BACKFILL_WAIT = 600
+
 
 def _graphql(port: int, query: str) -> dict:
     req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
+    with urllib.request.urlopen(req, timeout=WAIT) as resp:
         return json.load(resp)["data"]
 
 
@@ -43,7 +48,7 @@ def test_ui_shows_the_cli_history(tmp_path):
                                   '{ __typename ... on LaunchBackfillSuccess { backfillId } } }')["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess"
         backfill = launched["backfillId"]
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + BACKFILL_WAIT
         while True:
             runs = _graphql(port, '{ runsOrError { ... on Runs { results { status tags { key value } } } } }')
             ours = [r for r in runs["runsOrError"]["results"]

@@ -12,6 +12,7 @@ and the settings modules inside the commands, so ``ftwd`` starts fast.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -19,15 +20,50 @@ import click
 from ftw_assets.core.errors import FtwError
 
 
+INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
+
+
 class FtwdGroup(click.Group):
-    """Turns the project's own errors into a one-paragraph message and exit code 2."""
+    """The CLI's one error boundary: the project's own errors, and the machine's (disk full, read-only,
+    a file where a folder should be), become one message and their exit code (see
+    :mod:`ftw_assets.core.errors`); Ctrl-C exits 130. Anything else is a bug: one line here, the
+    traceback in a log file (``FTWD_DEBUG=1`` shows it instead)."""
 
     def invoke(self, ctx):
+        from ftw_assets.core.errors import environment_problem
+
         try:
             return super().invoke(ctx)
         except FtwError as err:
-            click.secho(f"error: {err}", fg="red", err=True)
-            sys.exit(2)
+            _fail(err, err.exit_code)
+        except KeyboardInterrupt:
+            click.secho("interrupted: stopped before finishing; rerun the same command to resume.", fg="yellow",
+                        err=True)
+            sys.exit(INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as err:
+            problem = environment_problem(err, getattr(err, "ftw_where", None))
+            if problem is not None:
+                _fail(problem, problem.exit_code)
+            if os.environ.get("FTWD_DEBUG"):
+                raise
+            _fail(f"unexpected {type(err).__name__}: {err}. This is a bug in ftwd; the traceback is in "
+                  f"{_log_traceback()} (FTWD_DEBUG=1 prints it). Please report it with that file.", 1)
+
+
+def _fail(message, code: int) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def _log_traceback() -> str:
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="ftwd-error-", suffix=".log", delete=False) as log:
+        traceback.print_exc(file=log)
+    return log.name
 
 
 @click.group(cls=FtwdGroup)

@@ -21,6 +21,7 @@ GRID = "ftw_assets.core.geometry.grid"
 @click.argument("fields", type=click.Path(path_type=Path))
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
 @opt.option(opt.DATASET, "name")
+@opt.option(opt.DATASET, "layer")
 @opt.option(opt.DATASET, "year")
 @opt.option(opt.DATASET, "min_coverage")
 @opt.option(opt.DATASET, "split_type", choices=opt.Lazy(GRID, "SPLIT_TYPES"))
@@ -54,8 +55,8 @@ def create_dataset(fields, output_dir, chips_per_run, inventory, select_images, 
     OUTPUT_DIR/dagster_home.
     """
     from ftw_assets.core.dataset.layout import Layout
+    from ftw_assets.core.dataset.preflight import plan_dataset
     from ftw_assets.core.dataset.settings import DatasetSettings
-    from ftw_assets.core.geometry.fields import read_fields, resolve_year
     from ftw_assets.core.scenes.sources import open_source
 
     settings = opt.settings_from(DatasetSettings, options, fields=str(Path(fields).resolve()),
@@ -75,12 +76,13 @@ def create_dataset(fields, output_dir, chips_per_run, inventory, select_images, 
     if select_images:
         selection = opt.selection_settings(options, options["stac_host"], options["collection"])
     # Fail before anything is written when the input cannot work.
-    frame, report = read_fields(settings.fields)
-    season = resolve_year(frame, settings.year, settings.fields)
-    click.echo(f"{report.fields} fields from {fields} (CRS {report.source_crs}), year {season}")
-
     output_dir = Path(output_dir).resolve()
-    opt.check_same_dataset(output_dir, settings)
+    plan = plan_dataset(settings, output_dir)
+    click.echo(f"{plan.report.fields} fields from {fields} (CRS {plan.report.source_crs}), year {plan.year}: "
+               f"{len(plan.chips)} chips of {settings.cell_km} km")
+    for warning in plan.report.warnings():
+        click.echo(f"  note: {warning}")
+
     output_dir.mkdir(parents=True, exist_ok=True)
     settings.save(output_dir)
     redo = opt.store_selection(output_dir, selection) if selection else False
@@ -102,8 +104,8 @@ def create_dataset(fields, output_dir, chips_per_run, inventory, select_images, 
         print_download_report(layout)
     if refine:
         print_refinement_report(layout, reselected_only=True)
-    if summary.failed:
-        sys.exit(1)
+    if summary.interrupted or summary.failed:  # 130: stopped by Ctrl-C (SIGINT), as a shell reports it
+        sys.exit(130 if summary.interrupted else 1)
 
 
 def _demo_calendar_dir(fallback: Path) -> Path | None:
@@ -125,22 +127,26 @@ def _demo_calendar_dir(fallback: Path) -> Path | None:
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/demo"))
 @click.option("--fields", "fields_path", type=click.Path(path_type=Path), default=Path("data/demo_fields.gpkg"),
               show_default=True, help="Where the generated demo field file is kept (made once).")
-@click.option("--archive", "archive_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/archive"),
-              show_default=True, help="Where the generated local Sentinel-2 archive is kept (made once).")
+@click.option("--archive", "archive_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the generated local Sentinel-2 archive is kept (made once). Default: the one folder "
+                   "`--stac-host local` uses ($FTW_ARCHIVE_DIR, else ~/.cache/ftw-tools/archive).")
 @click.pass_context
 def demo(ctx, output_dir, fields_path, archive_dir) -> None:
     """Build the demo dataset from the embedded demo world (generated once, no network): demo fields,
     a local Sentinel-2 archive searched as stac-geoparquet, chips, masks, catalog and scene inventory."""
-    from ftw_assets.demo.archive import build_archive
+    from ftw_assets.core.scenes.sources import local_archive_dir
+    from ftw_assets.demo.archive import ensure_archive
     from ftw_assets.demo.world import DEMO_YEAR, write_demo_fields
+
+    archive_dir = Path(archive_dir or local_archive_dir())
 
     if not Path(fields_path).exists():
         write_demo_fields(fields_path)
         click.echo(f"generated demo fields: {fields_path}")
     started = time.monotonic()
-    parquet = build_archive(archive_dir)
+    parquet = ensure_archive(archive_dir, announce=click.echo)
     click.echo(f"local Sentinel-2 archive: {parquet} ({time.monotonic() - started:.1f} s)")
-    calendar_dir = _demo_calendar_dir(Path(archive_dir).parent / "demo_calendar")
+    calendar_dir = _demo_calendar_dir(Path(fields_path).parent / "demo_calendar")
     ctx.invoke(create_dataset, fields=fields_path, output_dir=output_dir, name="demo", year=DEMO_YEAR,
                stac_host=str(parquet), inventory=True, download_images=True, crop_calendar_dir=calendar_dir)
 
@@ -171,8 +177,8 @@ def add_year(output_dir, year, chips_per_run) -> None:
     summary = pipeline.materialize_dataset(output_dir, chips_per_run=chips_per_run, echo=click.echo,
                                            progress=run_progress())
     print_summary(summary, layout)
-    if summary.failed:
-        sys.exit(1)
+    if summary.interrupted or summary.failed:  # 130: stopped by Ctrl-C (SIGINT), as a shell reports it
+        sys.exit(130 if summary.interrupted else 1)
 
 
 COMMANDS = [create_dataset, demo, add_year]

@@ -26,7 +26,7 @@ def export(dataset, out_dir, fmt, country) -> None:
     from ftw_assets.core.dataset.settings import DatasetSettings
     from ftw_assets.core.export.ftw import export_ftw
 
-    output_dir = opt.dataset_dir(dataset)
+    output_dir = opt.dataset_dir(dataset, write=False)
     settings = DatasetSettings.load(output_dir)
     report = export_ftw(Layout(output_dir, settings.name), settings, out_dir, country)
     for line in report.summary():

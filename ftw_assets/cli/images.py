@@ -49,8 +49,8 @@ def download_images(catalog, refine_cloud, chips_per_run, output_report, **optio
     print_download_report(layout, output_report)
     if refine:
         print_refinement_report(layout, reselected_only=True)
-    if summary.failed:
-        sys.exit(1)
+    if summary.interrupted or summary.failed:  # 130: stopped by Ctrl-C (SIGINT), as a shell reports it
+        sys.exit(130 if summary.interrupted else 1)
 
 
 @opt.command("refine-cloud-cover")
@@ -85,8 +85,8 @@ def refine_cloud_cover(catalog, reselect, chips_per_run, output_report, **option
     layout = Layout(output_dir, settings.name)
     print_summary(summary, layout)
     print_refinement_report(layout, output_report)
-    if summary.failed:
-        sys.exit(1)
+    if summary.interrupted or summary.failed:  # 130: stopped by Ctrl-C (SIGINT), as a shell reports it
+        sys.exit(130 if summary.interrupted else 1)
 
 
 COMMANDS = [download_images, refine_cloud_cover]

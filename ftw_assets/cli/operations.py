@@ -29,8 +29,8 @@ def status(output_dir) -> None:
     from ftw_assets.definitions import build_defs
     from ftw_assets.runner import last_errors, open_instance, partition_status
 
-    output_dir = opt.dataset_dir(output_dir)
-    instance = open_instance(_layout(output_dir))
+    output_dir = opt.dataset_dir(output_dir, write=False)
+    instance = open_instance(_layout(output_dir), read_only=True)
     print_status(partition_status(build_defs(output_dir), instance), last_errors(instance))
 
 
@@ -49,9 +49,9 @@ def qa_report_command(output_dir, max_failure_share) -> None:
     qa.save(output_dir)
     summary = pipeline.materialize_dataset(output_dir, after=[qa_report.key], echo=click.echo)
     layout = _layout(output_dir)
-    if summary.failed:
+    if summary.interrupted or summary.failed:
         print_summary(summary, layout)
-        sys.exit(1)
+        sys.exit(130 if summary.interrupted else 1)  # 130: stopped by Ctrl-C (SIGINT), as a shell reports it
     rate = failure_rate_of(layout)
     if rate.above(qa.max_failure_share):
         click.secho(f"Alert: {rate.failed + rate.skipped} of {rate.total} chip-years ({100 * rate.share:.1f} %) "
@@ -122,7 +122,7 @@ def browse(output_dir, host, port, basemap) -> None:
     clipped images on a map, served with the catalog on one local address (built once by `make install`)."""
     from ftw_assets.core.stac.browser import serve
 
-    serve(_layout(opt.dataset_dir(output_dir)).catalog_dir, host=host, port=port, basemap=basemap)
+    serve(_layout(opt.dataset_dir(output_dir, write=False)).catalog_dir, host=host, port=port, basemap=basemap)
 
 
 COMMANDS = [status, qa_report_command, release_command, doctor, ui, browse]

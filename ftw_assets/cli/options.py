@@ -66,6 +66,14 @@ class Command(click.Command):
     def params(self, value: list) -> None:
         self._params = list(value)
 
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as err:
+            # The error boundary (ftw_assets.cli.FtwdGroup) names the dataset folder in its message.
+            err.ftw_where = ctx.params.get("output_dir") or ctx.params.get("dataset")
+            raise
+
 
 def command(name: str) -> Callable:
     """``click.command`` for a :class:`Command` (every ``ftwd`` command)."""
@@ -143,7 +151,7 @@ def apply(func: Callable, decorators: list[Callable]) -> Callable:
 
 
 chips_per_run = deferred(lambda: click.Option(
-    ["--chips-per-run"], type=int, default=None,
+    ["--chips-per-run"], type=click.IntRange(min=1), default=None,
     help=Lazy("ftw_assets.partitions", "CHIPS_PER_RUN", "Chip-years per Dagster run (default {}).").get()))
 output_report = click.option("--output-report", type=click.Path(dir_okay=False, path_type=Path), default=None,
                              help="Also write the report (JSON) here.")
@@ -179,10 +187,12 @@ def image_options(prefix: str = "") -> Callable:
 
 
 def stac_host_value(value: str) -> str:
-    """Local archive paths are stored absolute, so the dataset works from any folder."""
-    if "://" in value or value in ("earthsearch", "planetary-computer", "local"):
-        return value
-    return str(Path(value).resolve())
+    """The --stac-host value as datasets store it: 'local' becomes the generated archive's stac-geoparquet
+    path (generated first, with a message, when missing) and a file path absolute, so the dataset works
+    from any folder; source names and URLs stay as given."""
+    from ftw_assets.core.scenes.sources import resolve_stac_host
+
+    return resolve_stac_host(value, announce=click.echo)
 
 
 def selection_settings(options: dict, stac_host: str, collection: str | None) -> SelectionSettings:
@@ -199,30 +209,20 @@ def selection_settings(options: dict, stac_host: str, collection: str | None) ->
     return selection
 
 
-def dataset_dir(path: Path) -> Path:
-    """The dataset folder: ``path`` or, for its NAME-chips folder, its parent."""
+def dataset_dir(path: Path, write: bool = True) -> Path:
+    """The dataset folder: ``path`` or, for its NAME-chips folder, its parent; with ``write``, checked
+    to be writable before the command starts (a read-only dataset can still be read)."""
+    from ftw_assets.core.dataset.preflight import check_output_dir
     from ftw_assets.core.dataset.settings import SETTINGS_FILE
 
     path = Path(path).resolve()
     for candidate in (path, path.parent):
         if (candidate / SETTINGS_FILE).exists():
+            if write:
+                check_output_dir(candidate)
             return candidate
     raise InputError(f"{path} is not a dataset folder (no {SETTINGS_FILE} in it or its parent); "
                      "give the OUTPUT_DIR of `ftwd create-dataset` or its NAME-chips folder")
-
-
-def check_same_dataset(output_dir: Path, settings: DatasetSettings) -> None:
-    """Refuse to resume a dataset folder with different create-dataset options."""
-    from ftw_assets.core.dataset.settings import SETTINGS_FILE, DatasetSettings
-
-    if not (output_dir / SETTINGS_FILE).exists():
-        return
-    changed = DatasetSettings.load(output_dir).differs_from(settings)
-    if changed:
-        raise InputError(
-            f"{output_dir} already holds a dataset made with different {', '.join(changed)}. "
-            "Rerun with the same options to resume it, or choose a new OUTPUT_DIR."
-        )
 
 
 def store_selection(output_dir: Path, selection: SelectionSettings) -> bool:

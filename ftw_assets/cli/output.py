@@ -14,11 +14,17 @@ if TYPE_CHECKING:
 
 
 def print_summary(summary, layout: Layout) -> None:
-    """Runs done and failed (with their errors), and where the catalog and the Dagster history are."""
+    """Runs done and failed (with their errors), and where the catalog and the Dagster history are.
+    After Ctrl-C: that it was interrupted and what is left, read from the Dagster history (a run
+    stopped midway counts only the chip-years it recorded); the catalog's items are counted on disk."""
     ran = summary.partitions_run
     failed = summary.failed
     click.echo("")
-    if not summary.runs:
+    if summary.interrupted:
+        left = f"; {summary.remaining} chip-year(s) still need work" if summary.remaining else ""
+        click.secho(f"Interrupted after {len(summary.runs)} run(s){left}. Run the same command again to finish.",
+                    fg="yellow")
+    elif not summary.runs:
         click.echo("Nothing to do: every asset of every chip-year is already materialized.")
     else:
         click.echo(f"{len(summary.runs)} run(s), {ran} chip-years processed, {len(failed)} run(s) failed.")

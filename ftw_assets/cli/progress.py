@@ -1,8 +1,8 @@
 """The progress bar of the long commands: chip-years done of the total, rate and time left.
 
 Drawn (tqdm, on stderr) only when stdout and stderr are both terminals. Otherwise (a log file, a
-pipe, CI) ``ftwd`` prints the runner's one line per run, as before. Over a bar, a failed run's line
-is still printed, above the bar.
+pipe, CI) ``ftwd`` prints the runner's one line per run, as before. Over a bar, a failed or
+interrupted run's line is still printed, above the bar.
 """
 
 from __future__ import annotations
@@ -57,7 +57,9 @@ class Bar:
         if self.bar is None:
             return
         self.finished_runs += 1
-        if not outcome.success:
+        if outcome.interrupted:
+            self.bar.write(line, file=self.out)
+        elif not outcome.success:
             self.failed += 1
             self.bar.write(line, file=self.out)
         failed = f", {self.failed} failed" if self.failed else ""

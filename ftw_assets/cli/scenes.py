@@ -31,10 +31,13 @@ def select_images(catalog, stac_host, collection, chips_per_run, resume, **optio
     writes the report (CATALOG/NAME-chips/selection_report.json)."""
     from ftw_assets.core.dataset.layout import Layout
     from ftw_assets.core.dataset.settings import DatasetSettings
+    from ftw_assets.core.scenes.sources import resolve_stac_host
 
     output_dir = opt.dataset_dir(catalog)
     settings = DatasetSettings.load(output_dir)
-    selection = opt.selection_settings(options, stac_host or settings.stac_host,
+    # 'local' (given, or stored by an older dataset.json) is recorded as the archive's path, so the
+    # selection does not depend on where later runs start; generating the archive is announced.
+    selection = opt.selection_settings(options, resolve_stac_host(stac_host or settings.stac_host, click.echo),
                                        collection or (None if stac_host else settings.collection))
     redo = opt.store_selection(output_dir, selection)
     if redo and resume:
@@ -47,8 +50,8 @@ def select_images(catalog, stac_host, collection, chips_per_run, resume, **optio
     layout = Layout(output_dir, settings.name)
     print_summary(summary, layout)
     print_selection_report(layout)
-    if summary.failed:
-        sys.exit(1)
+    if summary.interrupted or summary.failed:  # 130: stopped by Ctrl-C (SIGINT), as a shell reports it
+        sys.exit(130 if summary.interrupted else 1)
 
 
 @opt.command("search-scenes")
@@ -75,7 +78,8 @@ def search_scenes(stac_host, collection, bbox, interval, max_cloud, as_json) -> 
         assert len(box) == 4
     except (ValueError, AssertionError):
         raise InputError(f"--bbox {bbox!r} / --datetime {interval!r}: use w,s,e,n and YYYY-MM-DD/YYYY-MM-DD") from None
-    source = open_source(opt.stac_host_value(stac_host), collection)
+    source = open_source(opt.stac_host_value(stac_host), collection,
+                         announce=lambda message: click.echo(message, err=True))  # stdout stays the scene list
     result = source.search(SceneQuery(start, end, bbox=box, max_cloud_cover=max_cloud))
     for scene in result.scenes:
         if as_json:
@@ -93,7 +97,7 @@ def search_scenes(stac_host, collection, bbox, interval, max_cloud, as_json) -> 
 
 
 @opt.command("make-archive")
-@click.argument("archive_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/archive"))
+@click.argument("archive_dir", type=click.Path(file_okay=False, path_type=Path), required=False)
 @click.option("--blocks", default="7,6,2,2", show_default=True,
               help="Which 1024 px blocks of tile 33UWP: first column, first row, columns, rows (2,2 = 20 km square).")
 @click.option("--years", default="2021,2024", show_default=True, help="Comma-separated years to generate.")
@@ -101,8 +105,11 @@ def search_scenes(stac_host, collection, bbox, interval, max_cloud, as_json) -> 
 def make_archive(archive_dir, blocks, years, seed) -> None:
     """Generate the local Sentinel-2 archive (COGs + stac-geoparquet) used by the demo, tests and bench.
 
-    Reused when ARCHIVE_DIR/archive.json matches the options."""
-    from ftw_assets.demo.archive import ArchiveSpec, build_archive
+    ARCHIVE_DIR defaults to the folder `--stac-host local` uses ($FTW_ARCHIVE_DIR, else
+    ~/.cache/ftw-tools/archive; $FTW_CACHE_DIR moves the cache). Reused when ARCHIVE_DIR/archive.json
+    matches the options."""
+    from ftw_assets.core.scenes.sources import local_archive_dir
+    from ftw_assets.demo.archive import ArchiveSpec, ensure_archive
 
     try:
         col, row, cols, rows = (int(v) for v in blocks.split(","))
@@ -110,8 +117,10 @@ def make_archive(archive_dir, blocks, years, seed) -> None:
     except ValueError:
         raise click.BadParameter("use four integers like 7,6,2,2 and years like 2021,2024") from None
     started = time.monotonic()
-    parquet = build_archive(archive_dir, spec)
-    click.echo(f"{parquet} ({time.monotonic() - started:.1f} s); use it with --stac-host {parquet}")
+    parquet = ensure_archive(archive_dir or local_archive_dir(), spec, announce=click.echo)
+    local = archive_dir is None and spec == ArchiveSpec()
+    click.echo(f"{parquet} ({time.monotonic() - started:.1f} s); use it with --stac-host "
+               f"{'local' if local else parquet}")
 
 
 COMMANDS = [select_images, search_scenes, make_archive]

@@ -18,7 +18,7 @@ SELECTION_OPTIONS = ["buffer_days", "cloud_cover_scene", "pixel_check", "cloud_c
                      "include_alternatives", "crop_calendar_dir", "calendar"]
 # command -> the settings fields it has an option for, with the settings default
 OPTIONS = {
-    "create-dataset": [(DatasetSettings, n) for n in DatasetSettings.model_fields if n != "fields"]
+    "create-dataset": [(DatasetSettings, n) for n in DatasetSettings.model_fields if n not in ("fields", "fields_sha256")]
     + [(ImageSettings, "bands"), (ImageSettings, "num_workers")] + [(SelectionSettings, n) for n in SELECTION_OPTIONS],
     "select-images": [(SelectionSettings, n) for n in ["collection", *SELECTION_OPTIONS]],
     "download-images": [(ImageSettings, "bands"), (ImageSettings, "num_workers")],

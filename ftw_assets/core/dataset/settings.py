@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field
 
 from ftw_assets.core.errors import InputError
-from ftw_assets.core.geometry.grid import SPLIT_TYPES, check_cell_km, parse_split_percents
+from ftw_assets.core.geometry.grid import SPLIT_TYPES, check_cell_km, check_chip_size, parse_split_percents
 from ftw_assets.core.raster.masks import MASK_TYPES, parse_mask_types
 from ftw_assets.core.scenes.sources import STAC_HOST_HELP
 from ftw_assets.core.settings import Settings
@@ -22,6 +22,7 @@ from ftw_assets.core.settings import Settings
 SETTINGS_FILE = "dataset.json"
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 BASE_URL_SCHEMES = ("http", "https", "s3", "gs")
+OPTIONAL_KEYS = ("base_url", "layer", "fields_sha256")  # written only when set
 
 
 class DatasetSettings(Settings):
@@ -30,6 +31,10 @@ class DatasetSettings(Settings):
     FILE = SETTINGS_FILE
 
     fields: str = Field(description="The field-boundary file (any vector file with field polygons), stored absolute.")
+    layer: str | None = Field(None, description="The layer of a multi-layer fields file (a GeoPackage's table). "
+                                                "Default: its first layer.")
+    fields_sha256: str | None = Field(None, description="The sha256 of the fields file when the dataset was made: a "
+                                                        "changed file is refused, not mixed into the dataset.")
     name: str = Field("ftw", description="Dataset name; the catalog folder is NAME-chips.")
     year: int | None = Field(None, description="Season year. Default: the most common year of the fields' "
                                                "determination_datetime.")
@@ -54,6 +59,8 @@ class DatasetSettings(Settings):
         if not self.name or set(self.name) - NAME_CHARS:
             raise InputError(f"--name {self.name!r}: use letters, digits, '-' and '_' only (it names the catalog folder).")
         check_cell_km(int(self.cell_km))
+        if self.chip_size_px is not None:
+            check_chip_size(int(self.chip_size_px), int(self.cell_km))
         parse_split_percents(self.split_percents)
         if self.split_type not in SPLIT_TYPES:
             raise InputError(f"--split-type {self.split_type!r} is unknown; use one of {', '.join(SPLIT_TYPES)}.")
@@ -65,9 +72,14 @@ class DatasetSettings(Settings):
 
     def to_json(self) -> str:
         data = self.model_dump(mode="json")
-        if data["base_url"] is None:  # a dataset without one keeps the dataset.json it had, byte for byte
-            del data["base_url"]
+        for key in OPTIONAL_KEYS:  # a dataset without one keeps the dataset.json it had, byte for byte
+            if data[key] is None:
+                del data[key]
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    def differs_from(self, other: "DatasetSettings") -> list[str]:
+        """The options that differ (the fields file's content is checked on its own: :mod:`.preflight`)."""
+        return [name for name in super().differs_from(other) if name != "fields_sha256"]
 
     @classmethod
     def missing(cls, path: Path, **defaults) -> "DatasetSettings":

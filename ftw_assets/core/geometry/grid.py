@@ -24,6 +24,7 @@ import pandas as pd
 import shapely
 from affine import Affine
 from pyproj import Transformer
+from rasterio import features
 
 from ftw_assets.core.errors import InputError
 
@@ -119,6 +120,22 @@ def parse_chip_id(value: str) -> ParsedChipId:
     return ParsedChipId(int(m[1]), m[2], m[3], int(m[4]), int(m[5]))
 
 
+# A 2048 px chip is 20 km: its instance mask alone is 16 MB, its images 4 bands x 2 seasons x 8 MB.
+MAX_CHIP_SIZE_PX = 2048
+
+
+def check_chip_size(chip_size_px: int, cell_km: int) -> int:
+    """``--chip-size-px`` must hold the whole cell and stay within :data:`MAX_CHIP_SIZE_PX`."""
+    cell_px = cell_km * 1000 // PIXEL_M
+    if not cell_px <= chip_size_px <= MAX_CHIP_SIZE_PX:
+        raise InputError(
+            f"--chip-size-px {chip_size_px}: a chip holds its whole {cell_km} km cell ({cell_px} px) plus padding, "
+            f"so give a size from {cell_px} to {MAX_CHIP_SIZE_PX} px (the most this tool writes per chip), or leave "
+            "the option out for chips of exactly the cell."
+        )
+    return chip_size_px
+
+
 def check_cell_km(cell_km: int) -> int:
     if cell_km not in CELL_SIZES_KM:
         raise InputError(f"--cell-km {cell_km} is not supported; use one of {', '.join(map(str, CELL_SIZES_KM))}.")
@@ -132,7 +149,7 @@ def build_chips(fields: gpd.GeoDataFrame, cell_km: int = 2, min_coverage: float 
     UTM zone. Fields near a zone edge are measured in every zone they reach; each cell belongs
     to the zone of its centre, so no cell appears twice. Returns one row per chip: ``chip_id``,
     ``mgrs_tile``, ``epsg``, ``cell_x``/``cell_y`` (south-west corner), ``cell_m``, ``coverage``
-    (percent), ``field_count``, ``majority_split`` (when fields carry ``split``) and the cell
+    (percent), ``field_count`` (fields owning at least one of the cell's pixels in the masks), ``majority_split`` (when fields carry ``split``) and the cell
     polygon in EPSG:4326.
     """
     check_cell_km(cell_km)
@@ -192,6 +209,8 @@ def _cells_in_zone(fields: gpd.GeoDataFrame, zone: int, south: bool, size: int) 
     order = np.argsort(cell_idx, kind="stable")
     for c, members in _groupby(cell_idx[order], order):
         members = members[pair_area[members] > 0]
+        members = members[np.argsort(field_idx[members], kind="stable")]  # file order, as the masks burn them
+        members = members[_hold_pixels(geoms[field_idx[members]], ij[c], size)]
         if not len(members):
             continue
         count[c] = len(members)
@@ -220,6 +239,19 @@ def _cells_in_zone(fields: gpd.GeoDataFrame, zone: int, south: bool, size: int) 
         }
     )
     return table[keep]
+
+
+def _hold_pixels(geoms: np.ndarray, cell: np.ndarray, size: int) -> np.ndarray:
+    """Which of ``geoms`` (in burn order) own at least one of the cell's 10 m pixels, by the masks' rule
+    (pixel centre inside, later fields win overlaps): a field that only touches the cell's edge, or
+    a sliver left by coordinate round trips, is not one of its fields."""
+    if not len(geoms):
+        return np.zeros(0, dtype=bool)
+    n = size // PIXEL_M
+    transform = Affine(PIXEL_M, 0.0, float(cell[0] * size), 0.0, -PIXEL_M, float((cell[1] + 1) * size))
+    burnt = features.rasterize(zip(geoms, range(1, len(geoms) + 1)), out_shape=(n, n), transform=transform,
+                               fill=0, dtype="uint32")
+    return np.isin(np.arange(1, len(geoms) + 1), burnt)
 
 
 def _groupby(sorted_keys: np.ndarray, positions: np.ndarray):
@@ -266,10 +298,13 @@ def assign_splits(chips: pd.DataFrame, split_type: str, percents: tuple[float, f
         raise InputError(f"--split-type {split_type!r} is unknown; use one of {', '.join(SPLIT_TYPES)}.")
     if split_type == "predefined":
         if "majority_split" not in chips or chips["majority_split"].isna().all():
-            raise InputError("--split-type predefined needs a 'split' column in the field file (train/val/test per field).")
+            raise InputError("--split-type predefined takes each chip's split from a 'split' column of the field file "
+                             "(train, val or test per field), and the file has none or it is empty. Add that column, "
+                             "or use --split-type random-uniform or block3x3.")
         bad = sorted(set(chips["majority_split"].dropna()) - set(SPLIT_NAMES))
         if bad:
-            raise InputError(f"the field file's split column has values {bad}; predefined splits must be train, val or test.")
+            raise InputError(f"--split-type predefined: the field file's split column has values {bad}; each must be "
+                             "train, val or test. Fix the column, or use --split-type random-uniform or block3x3.")
         return [s if isinstance(s, str) else "train" for s in chips["majority_split"]]
     if split_type == "random-uniform":
         keys = list(chips["chip_id"])

@@ -5,12 +5,14 @@ once per batch (GDAL's block cache) and each header is read once per scene and b
 On the chip's own pixel grid: a 10 m band of a scene in the chip's UTM zone is copied pixel for
 pixel (a window read, no resampling); 20 m bands are resampled to 10 m (bilinear for reflectance,
 nearest for ``scl`` and ``cloud_probability``); a scene from another zone is reprojected. Values are
-harmonised to DN = reflectance x 10000 with the scene's ``boa_offset``.
+harmonised to DN = reflectance x 10000 with the scene's ``boa_offset``. A clip whose band could
+not be read names that band's href (:func:`failure_url`) and GDAL's reason.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -56,6 +58,7 @@ class Clip:
     data: np.ndarray | None = None  # (bands, rows, cols) uint16
     error: str | None = None
     resampling: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # band -> why its read failed
 
     @property
     def reprojected(self) -> bool:
@@ -88,8 +91,14 @@ def resampling_for(band: str, scene: Scene, grid: ChipGrid) -> tuple[Resampling,
     return method, f"{method.name} ({what})"
 
 
+STOPPED = "not read: stopped (Ctrl-C)"
+
+
 def clip_batch(requests: list[ClipRequest], bands: tuple[str, ...], href_for_read=lambda h: h,
-               policy: RetryPolicy = RetryPolicy(), workers: int = 4) -> tuple[list[Clip], ClipStats]:
+               policy: RetryPolicy = RetryPolicy(), workers: int = 4,
+               stop: threading.Event | None = None) -> tuple[list[Clip], ClipStats]:
+    """Every request's clip, or its error: the first band (in ``bands`` order) whose read failed. Once
+    ``stop`` is set no further read starts; the clips not read get the error :data:`STOPPED`."""
     clips = [Clip(r, bands) for r in requests]
     arrays: dict[tuple, dict[str, np.ndarray]] = defaultdict(dict)
     stats = ClipStats()
@@ -104,6 +113,10 @@ def clip_batch(requests: list[ClipRequest], bands: tuple[str, ...], href_for_rea
 
     def run(task: tuple[tuple[str, str], list[Clip]]) -> None:
         (_, band), group = task
+        if stop is not None and stop.is_set():
+            for clip in group:
+                clip.failed[band] = STOPPED
+            return
         scene = group[0].request.scene
         # Raster order (north to south, west to east) keeps neighbouring chips' blocks in the cache.
         group = sorted(group, key=lambda c: (-c.request.grid.y_max, c.request.grid.x_min))
@@ -119,7 +132,7 @@ def clip_batch(requests: list[ClipRequest], bands: tuple[str, ...], href_for_rea
             except WindowReadError as exc:
                 for clip in group:
                     if clip.request.key in grids:
-                        clip.error = str(exc)
+                        clip.failed[band] = str(exc)
                 continue
             for key, arr in got.items():
                 arrays[key][band] = arr
@@ -130,9 +143,12 @@ def clip_batch(requests: list[ClipRequest], bands: tuple[str, ...], href_for_rea
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         list(pool.map(run, tasks.items()))
     for clip in clips:
-        # Threads fill ``resampling`` in whatever order they finish: record it in band order, so the
-        # tags and items written are the same from run to run.
+        # Threads fill ``resampling`` and ``failed`` in whatever order they finish: take them in band
+        # order, so the tags, items and reports written are the same from run to run.
         clip.resampling = {b: clip.resampling[b] for b in bands if b in clip.resampling}
+        clip.failed = {b: clip.failed[b] for b in bands if b in clip.failed}
+        if clip.failed and not clip.error:
+            clip.error = next(iter(clip.failed.values()))
         if clip.error:
             continue
         scene = clip.request.scene
@@ -155,8 +171,11 @@ def write_clip(clip: Clip, path: Path, blocksize: int = 256) -> Path:
 
 
 def failure_url(clip: Clip) -> str:
-    band = next((b for b in clip.bands if b in clip.request.scene.bands), None)
-    return redact(clip.request.scene.bands[band].href) if band else clip.request.scene.id
+    """The href of the band whose read failed (without a query string); for a scene that lacks a band,
+    its first band's href, or its id."""
+    scene_bands = clip.request.scene.bands
+    band = next(iter(clip.failed), None) or next((b for b in clip.bands if b in scene_bands), None)
+    return redact(scene_bands[band].href) if band else clip.request.scene.id
 
 
 IMAGES_FILE = "images.json"

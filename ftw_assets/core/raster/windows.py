@@ -3,13 +3,15 @@
 Every raster read in the project goes through :func:`gdal_env`, so the HTTP behaviour (no directory
 listing on open, merged range requests, timeouts, GDAL's own retries on 429/5xx) is set once.
 GDAL does not retry a reset connection or a truncated body, so :func:`read_window` adds a retry
-with backoff around the whole read and reports the host and URL once the budget is spent.
+with backoff around the whole read and reports the host, the URL and GDAL's own reason once the
+budget is spent.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -139,11 +141,12 @@ def read_windows(
             if attempt < len(delays):
                 RETRIES["read"] += 1
                 time.sleep(delays[attempt])
-    host = urlsplit(href).netloc or "local file"
+    host = urlsplit(href).netloc
+    check = f"that {host} is reachable and serves the whole file" if host else "that the file is complete"
     raise WindowReadError(
-        f"reading {len(grids) - len(out)} chip window(s) of {redact(href)} from {host} failed after "
-        f"{policy.attempts} attempts: {_short(last)}. Check that {host} is reachable, then rerun: only the "
-        "missing chips are done again."
+        f"reading {len(grids) - len(out)} chip window(s) of {redact(href)} from {host or 'local file'} failed after "
+        f"{policy.attempts} attempts: {read_error_reason(last)}. Check {check}, then rerun: only the missing "
+        "chips are done again."
     )
 
 
@@ -233,6 +236,18 @@ def _read(src, grid: ChipGrid, resampling: Resampling) -> np.ndarray:
         return vrt.read(1)
 
 
-def _short(exc: Exception | None) -> str:
-    text = str(exc) if exc else "unknown error"
-    return redact(text.splitlines()[0])[:300]
+def read_error_reason(exc: BaseException | None) -> str:
+    """The cause of a failed read in GDAL's words, one line. rasterio raises "Read failed. See previous
+    exception for details." from the GDAL errors it collected (each raised from the one before); the
+    innermost says what happened, e.g. libtiff's "TIFFFillTile:Read error at row 0, col 0, tile 1; got
+    1312953 bytes, expected 1314935" for a truncated file."""
+    if exc is None:
+        return "unknown error"
+    seen = [exc]
+    while seen[-1].__cause__ is not None and seen[-1].__cause__ not in seen:
+        seen.append(seen[-1].__cause__)
+    text = next((line.strip() for line in str(seen[-1]).splitlines() if line.strip()), type(seen[-1]).__name__)
+    return _QUERY.sub(r"\1", text)[:300]  # GDAL quotes the URL it read: no signed tokens in reports
+
+
+_QUERY = re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*")

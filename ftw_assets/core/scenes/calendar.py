@@ -61,10 +61,15 @@ class NoCalendarValue(FtwError):
     """No crop calendar value at or near a place (open ocean, deserts, ice)."""
 
 
-def cache_dir() -> Path:
+def cache_root() -> Path:
+    """The per-user cache folder of downloaded and generated inputs: ``$FTW_CACHE_DIR``, else
+    ``~/.cache/ftw-tools`` (the same whatever the working directory)."""
     base = os.environ.get("FTW_CACHE_DIR")
-    root = Path(base) if base else Path.home() / ".cache" / "ftw-tools"
-    return root / "crop_calendar"
+    return Path(base).expanduser().resolve() if base else Path.home() / ".cache" / "ftw-tools"
+
+
+def cache_dir() -> Path:
+    return cache_root() / "crop_calendar"
 
 
 def calendar_files(directory: str | Path | None = None, kind: str = "summer", download: bool = True) -> tuple[Path, Path]:

@@ -106,6 +106,10 @@ class Decision:
     candidates_checked: int = 0
     reason: str | None = None
     relaxed: list[str] = field(default_factory=list)
+    # Scenes of the window over the chip at any cloud cover (refinement's rejects left out); None: not
+    # counted, the candidates are all there is. With none at all, ``no_scene`` says so instead of clouds.
+    in_window: int | None = None
+    no_scene: str | None = None
 
 
 def candidates_for(scenes: list[Scene], chip: str, chip_area, chip_tile: str, target: date) -> list[Candidate]:
@@ -151,6 +155,7 @@ def decide(pending: dict, settings: SelectionSettings, measure: Measure) -> None
             steps += [(100.0, 100.0, False, f"cloud_cover_pixel {settings.cloud_cover_pixel:g} -> 100")]
         steps += [(100.0, 100.0, True, "chip window may hold nodata")]
     open_keys = list(pending)
+    cloud_checked: dict = {}
     for scene_limit, pixel_limit, allow_nodata, relaxation in steps:
         if not open_keys:
             break
@@ -197,17 +202,31 @@ def decide(pending: dict, settings: SelectionSettings, measure: Measure) -> None
                 decision.reason = None
             else:
                 remaining.append(key)
-                decision.reason = _why_none(ranked[key], measured, settings, scene_limit)
+                decision.reason, cloud_checked[key] = _why_none(decision, pending[key][1], ranked[key], measured,
+                                                                settings, scene_limit)
         open_keys = remaining
+    for key in open_keys:  # still none: where clouds ruled every scene out, those scenes are what was checked
+        decision = pending[key][0]
+        decision.candidates_checked = max(decision.candidates_checked, cloud_checked.get(key, 0))
 
 
-def _why_none(ranked: list[Candidate], measured: list[Candidate], settings: SelectionSettings, limit: float) -> str:
+def _why_none(decision: Decision, cands: list[Candidate], ranked: list[Candidate], measured: list[Candidate],
+              settings: SelectionSettings, limit: float) -> tuple[str, int]:
+    """Why a chip-season has no scene, and how many scenes were ruled out by scene-level cloud cover."""
     if not ranked:
-        return f"no scene in the window with scene-level cloud cover <= {limit:g} %"
+        if decision.no_scene:
+            return decision.no_scene, 0
+        n = decision.in_window if decision.in_window is not None else len(cands)
+        if n == 0 and decision.in_window is None:  # the caller did not count the window: cloud may be why
+            return f"no scene in the window with scene-level cloud cover <= {limit:g} %", 0
+        if n == 0:
+            return "every scene of the window over the chip was rejected by cloud refinement", 0
+        below = f"< {DROP_AT_OR_ABOVE:g}" if settings.pixel_check and DROP_AT_OR_ABOVE <= limit < 100 else f"<= {limit:g}"
+        return f"none of the {n} scene(s) in the window over the chip has scene-level cloud cover {below} %", n
     if all((c.nodata_share or 0) > 0 for c in measured):
-        return f"all {len(measured)} candidate scene(s) leave part of the chip without data"
+        return f"all {len(measured)} candidate scene(s) leave part of the chip without data", 0
     return (f"no candidate is clear enough on the chip (pixel check, <= {settings.cloud_cover_pixel:g} % cloud); "
-            f"{len(measured)} checked")
+            f"{len(measured)} checked"), 0
 
 
 def season_selection(decision: Decision, pixel_check: bool) -> SeasonSelection:

@@ -5,7 +5,8 @@ opened once for all the chips that need them)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 import shapely
 
@@ -51,8 +52,10 @@ def select_batch(requests: list[SelectionRequest], settings: SelectionSettings, 
     max_cloud = None if settings.on_missing == "best-available" else float(settings.cloud_cover_scene)
     for (tile, season, start, end), members in sorted(groups.items(), key=lambda kv: kv[0][:2] + (kv[0][2],)):
         area = shapely.union_all([areas[(m.chip, m.year)] for m in members]).envelope
-        found = source.search(SceneQuery(start, end, bbox=tuple(area.bounds), max_cloud_cover=max_cloud))
+        query = SceneQuery(start, end, bbox=tuple(area.bounds), max_cloud_cover=max_cloud)
+        found = source.search(query)
         result.searches += 1
+        every = found if max_cloud is None else None  # the window at any cloud cover, searched when needed
         for m in members:
             target = m.days.target(season, m.year)
             cands = candidates_for(found.scenes, m.chip, areas[(m.chip, m.year)], tile, target)
@@ -63,7 +66,17 @@ def select_batch(requests: list[SelectionRequest], settings: SelectionSettings, 
                                    f"({', '.join(sorted(rejected))}); its {max_rejections} re-selection(s) are used up")
                 result.decisions[(m.chip, m.year, season)] = decision
                 continue
-            pending[(m.chip, m.year, season)] = (decision, [c for c in cands if c.scene.id not in rejected])
+            kept = [c for c in cands if c.scene.id not in rejected]
+            if not kept:
+                # Count the window without the cloud ceiling, so that "no scene" is not blamed on clouds.
+                if every is None:
+                    every = source.search(replace(query, max_cloud_cover=None))
+                    result.searches += 1
+                over_chip = candidates_for(every.scenes, m.chip, areas[(m.chip, m.year)], tile, target)
+                decision.in_window = len([c for c in over_chip if c.scene.id not in rejected])
+                if not over_chip:
+                    decision.no_scene = no_scene_reason(source, tile, start, end)
+            pending[(m.chip, m.year, season)] = (decision, kept)
     grids = {r.chip: r.grid for r in requests}
 
     def measure(cands: list[Candidate]) -> None:
@@ -78,3 +91,12 @@ def select_batch(requests: list[SelectionRequest], settings: SelectionSettings, 
     decide(pending, settings, measure)
     result.decisions.update({key: decision for key, (decision, _) in pending.items()})
     return result
+
+
+def no_scene_reason(source: SceneSource, tile: str, start: datetime, end: datetime) -> str:
+    """A chip-season whose window holds no scene at all over the chip, whatever the cloud cover; for a
+    source that can say what it covers (a stac-geoparquet file), what that is."""
+    covers = source.coverage()
+    where = f"; it holds {covers}" if covers else ""
+    return (f"no Sentinel-2 scene in the window {start:%Y-%m-%d}..{end:%Y-%m-%d} for tile {tile} "
+            f"(the source has none there{where})")

@@ -10,7 +10,8 @@ from ftw_assets.core.atomic import atomic_path
 from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.errors import InputError
 from ftw_assets.core.geometry.fields import read_fields, resolve_year
-from ftw_assets.core.geometry.grid import assign_splits, block_order, build_chips, grid_for_chip, parse_split_percents, read_chip_table, write_chip_table
+from ftw_assets.core.dataset.preflight import check_fields_unchanged, plan_chips
+from ftw_assets.core.geometry.grid import block_order, grid_for_chip, read_chip_table, write_chip_table
 from ftw_assets.partitions import CHIPS, YEARS, chip_year_backfill, chip_year_partitions
 from ftw_assets.resources import DatasetResource
 
@@ -19,7 +20,8 @@ from ftw_assets.resources import DatasetResource
 def field_boundaries(context: dg.AssetExecutionContext, dataset: DatasetResource) -> dg.MaterializeResult:
     """The input polygons, checked, repaired, in EPSG:4326, with sequential instance values."""
     settings, layout = dataset.settings(), dataset.layout()
-    fields, report = read_fields(settings.fields)
+    fields, report = read_fields(settings.fields, settings.layer)
+    check_fields_unchanged(settings)
     year = resolve_year(fields, settings.year, settings.fields)
     with atomic_path(layout.fields_parquet, suffix=".parquet") as tmp:
         # The bbox covering column lets each run read only the fields near its chips.
@@ -36,13 +38,7 @@ def chip_registry(context: dg.AssetExecutionContext, dataset: DatasetResource, d
     settings, layout = dataset.settings(), dataset.layout()
     fields = gpd.read_parquet(layout.fields_parquet)
     year = resolve_year(fields, settings.year, settings.fields)
-    chips = build_chips(fields, settings.cell_km, settings.min_coverage)
-    if chips.empty:
-        raise InputError(
-            f"{settings.fields}: no {settings.cell_km} km cell has at least {settings.min_coverage}% field coverage. "
-            "Lower --min-coverage or check the field file."
-        )
-    chips["split"] = assign_splits(chips, settings.split_type, parse_split_percents(settings.split_percents), settings.seed)
+    chips = plan_chips(fields, settings)
     write_chip_table(chips, layout.chips_parquet)
     table = chips.drop(columns="geometry").assign(geometry_wkt=chips.geometry.to_wkt())
     with duckdb.get_connection() as conn:

@@ -4,7 +4,7 @@ import json
 
 import dagster as dg
 
-from ftw_assets.batch import CHIP_WORKERS, chip_years, for_each_chip_year
+from ftw_assets.batch import CHIP_WORKERS, STOP, chip_years, for_each_chip_year
 from ftw_assets.core.atomic import write_text
 from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.dataset.records import (ImagesRecord, RefinementRecord, SeasonImage, SelectionRecord, load,
@@ -51,7 +51,9 @@ def clipped_images(context: dg.AssetExecutionContext, config: ImagesConfig, data
         for season, scene in (records[cy].scenes() if records[cy] else {}).items():
             if layout.season_item_json(cy.chip, cy.year, season).exists():
                 requests.append(ClipRequest((cy.chip, cy.year, season), grid, scene))
-    clips, stats = clip_batch(requests, images.bands, source.href_for_read, source.policy, images.num_workers)
+    # After a Ctrl-C (STOP) no read starts; for_each_chip_year then starts no chip-year either.
+    clips, stats = clip_batch(requests, images.bands, source.href_for_read, source.policy, images.num_workers,
+                              stop=STOP)
     context.log.info(f"{len(clips)} chip-season image(s) from {stats.scenes} scene(s): {stats.band_opens} band opens, "
                      f"{stats.windows} windows")
     by_chip = {}

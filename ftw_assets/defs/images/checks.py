@@ -24,5 +24,6 @@ def clipped_image_checks(dataset: DatasetResource) -> Iterable[dg.AssetCheckResu
         yield dg.AssetCheckResult(
             check_name=name, asset_key=clipped_images.key, passed=not bad,
             metadata={"images": found["images"], "failing": dg.MetadataValue.json(bad[:50]),
-                      "max_nodata_share": found["max_nodata_share"], "mean_nodata_share": found["mean_nodata_share"]},
+                      "failing_count": len(bad), "max_nodata_share": found["max_nodata_share"],
+                      "mean_nodata_share": found["mean_nodata_share"]},
         )

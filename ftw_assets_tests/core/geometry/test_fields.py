@@ -83,3 +83,25 @@ def test_year_rules(denmark):
         resolve_year(fields, 2012, "dk")
     with pytest.raises(InputError, match="in the future"):
         resolve_year(fields, 2031, "dk", today=dt.date(2026, 11, 21))
+
+
+def test_dates_in_mixed_iso_formats_each_parse():
+    import pandas as pd
+
+    from ftw_assets.core.geometry.fields import parse_dates
+
+    values = pd.Series(["2023-05-01", "2022-06-01T10:00:00Z", "2022-06-01T10:00:00+02:00", "2022-06-01 10:00",
+                        "2022-06", "not a date", None])
+    years = parse_dates(values).dt.year.tolist()
+    assert years[:5] == [2023, 2022, 2022, 2022, 2022]
+    assert pd.isna(years[5]) and pd.isna(years[6])
+
+
+def test_collections_keep_their_polygons_at_any_depth(tmp_path):
+    inner = shapely.GeometryCollection([shapely.box(16.0, 48.1, 16.001, 48.101), shapely.Point(16, 48)])
+    nested = shapely.GeometryCollection([inner, shapely.MultiPolygon([shapely.box(16.01, 48.1, 16.011, 48.101)])])
+    frame = gpd.GeoDataFrame({"id": ["a", "b"]}, geometry=[nested, shapely.LineString([(16, 48), (16.1, 48)])], crs=4326)
+    fields, report = read_fields(_write(tmp_path, frame, "f.parquet"))
+    assert list(fields["field_id"]) == ["a"]
+    assert fields.geometry.iloc[0].geom_type == "MultiPolygon" and len(fields.geometry.iloc[0].geoms) == 2
+    assert (report.collections_kept, report.dropped_not_polygon) == (1, 1)

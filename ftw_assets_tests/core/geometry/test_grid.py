@@ -122,7 +122,7 @@ def test_predefined_split_takes_the_majority_of_fields():
     fields = gpd.GeoDataFrame({"instance": [1, 2, 3], "split": ["val", "val", "test"]}, geometry=polys, crs=32633)
     chips = build_chips(fields.to_crs(4326), 2, 0.01)
     assert assign_splits(chips, "predefined") == ["val"]
-    with pytest.raises(InputError, match="needs a 'split' column"):
+    with pytest.raises(InputError, match="takes each chip's split from a 'split' column"):
         assign_splits(build_chips(fields.drop(columns="split").to_crs(4326), 2, 0.01), "predefined")
 
 

@@ -78,7 +78,9 @@ def test_pixel_check_ranks_by_chip_cloud_and_trusts_very_clear_scenes():
 def test_on_missing_modes():
     scenes = [scene("cloudy", 33, 40.0), scene("overcast", 35, 90.0)]
     skipped, _ = run(scenes, {}, on_missing="skip")
-    assert skipped.chosen is None and "cloud cover <= 10" in skipped.reason
+    # Scenes were there, only too cloudy: the reason says how many, and they count as checked.
+    assert skipped.chosen is None and skipped.candidates_checked == 2
+    assert skipped.reason == "none of the 2 scene(s) in the window over the chip has scene-level cloud cover <= 10 %"
     best, _ = run(scenes, {}, on_missing="best-available")
     assert best.chosen.scene.id == "cloudy" and best.relaxed == ["cloud_cover_scene 10 -> 100"]
     all_nodata, _ = run([scene("a", 33, 1.0), scene("b", 34, 2.0)], {"a": (0.5, 0), "b": (0.2, 0)}, on_missing="best-available")

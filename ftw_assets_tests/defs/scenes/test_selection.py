@@ -77,7 +77,11 @@ def test_on_missing_skip_and_fail_are_reported(tmp_path, archive_parquet, demo_i
     assert run.returncode == 0, run.stderr
     report = json.loads((out / "ds-chips" / "selection_report.json").read_text())
     assert report["successful"] == 0 and len(report["skipped"]) == 16 and report["failed"] == []
-    assert report["skipped"][0]["reason"] == "no scene in the window with scene-level cloud cover <= 10 %"
+    # Not the clouds: there is no scene at all on those days.
+    holds = "24 scene(s) of MGRS tile 33UWP over lon 15.960..16.240, lat 48.009..48.197, dated 2021-03-20..2024-11-09"
+    assert {(s["season"], s["reason"]) for s in report["skipped"]} == {
+        (season, f"no Sentinel-2 scene in the window {day}..{day} for tile 33UWP (the source has none there; it "
+                 f"holds {holds})") for season, day in (("planting", "2024-04-01"), ("harvest", "2024-10-28"))}
     assert not list((out / "ds-chips").glob("*/*_s2.json"))
     parent = json.loads((out / "ds-chips" / "ftw-33UWP7828_2024" / "ftw-33UWP7828_2024.json").read_text())
     assert [m["season"] for m in parent["properties"]["ftw:seasons_missing"]] == ["planting", "harvest"]

@@ -57,6 +57,11 @@ class SceneSource:
     def describe(self) -> str:
         return f"{self.host} ({self.collection})" if self.collection else self.host
 
+    def coverage(self) -> str | None:
+        """Which area and dates the source holds scenes for, when it can say (a file can; an API
+        covering the world says nothing)."""
+        return None
+
     def search(self, query: SceneQuery) -> SearchResult:
         before_requests, before_retries = self.requests, self.retries
         result = SearchResult()

@@ -6,6 +6,7 @@ intersects the query area (what a STAC API does), so both give the same scenes.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -17,6 +18,8 @@ import stac_geoparquet.arrow as sga
 from ftw_assets.core.errors import InputError
 from ftw_assets.core.raster.windows import RetryPolicy
 from ftw_assets.core.scenes.sources.base import SceneQuery, SceneSource, resolve_relative
+
+MAX_TILES_NAMED = 5  # a big archive's coverage names its first tiles only
 
 
 class GeoparquetSource(SceneSource):
@@ -30,6 +33,7 @@ class GeoparquetSource(SceneSource):
         if not self.local_path.exists():
             raise InputError(f"the stac-geoparquet file {path} does not exist; build it with `ftwd make-archive` "
                              "or point --stac-host at an existing file")
+        _check_schema(self.local_path, path)
         super().__init__(path, collection or "", policy)
         self.base = path.rsplit("/", 1)[0] + "/" if "://" in path else str(Path(path).resolve().parent)
 
@@ -64,6 +68,59 @@ class GeoparquetSource(SceneSource):
 
     def _resolve(self, item: dict[str, Any]) -> dict[str, Any]:
         return resolve_relative(item, self.base)
+
+    def coverage(self) -> str | None:
+        """The extent of the file's items: count, lon/lat bbox, MGRS tiles (``grid:code``, when the
+        items have it) and first and last dates; computed once."""
+        if not hasattr(self, "_coverage"):
+            self._coverage = self._read_coverage()
+        return self._coverage
+
+    def _read_coverage(self) -> str | None:
+        where, params = ("WHERE collection = ?", [self.collection]) if self.collection else ("", [])
+        con = duckdb.connect()
+        try:
+            n, w, s, e, north, first, last = con.sql(
+                "SELECT count(*), min(bbox.xmin), min(bbox.ymin), max(bbox.xmax), max(bbox.ymax), min(datetime), "
+                f"max(datetime) FROM read_parquet(?) {where}", params=[str(self.local_path), *params]).fetchall()[0]
+            try:
+                tiles = [t for (t,) in con.sql(
+                    f'SELECT DISTINCT "grid:code" FROM read_parquet(?) {where} ORDER BY 1 LIMIT {MAX_TILES_NAMED + 1}',
+                    params=[str(self.local_path), *params]).fetchall() if t]
+            except duckdb.Error:  # items without grid:code
+                tiles = []
+        except duckdb.Error:
+            return None
+        finally:
+            con.close()
+        if not n:
+            return "no scenes"
+        names = ", ".join(t.removeprefix("MGRS-") for t in tiles[:MAX_TILES_NAMED])
+        tile_text = f" of MGRS tile{'s' if len(tiles) > 1 else ''} {names}{', ...' if len(tiles) > MAX_TILES_NAMED else ''}"
+        w, s, e, north = (math.floor(w * 1000) / 1000, math.floor(s * 1000) / 1000,  # rounded outwards
+                          math.ceil(e * 1000) / 1000, math.ceil(north * 1000) / 1000)
+        return (f"{n} scene(s){tile_text if tiles else ''} over lon {w:.3f}..{e:.3f}, lat {s:.3f}..{north:.3f}, "
+                f"dated {first:%Y-%m-%d}..{last:%Y-%m-%d}")
+
+
+REQUIRED_COLUMNS = ("id", "datetime", "bbox", "assets")  # what the search reads
+
+
+def _check_schema(local_path: Path, shown: str) -> None:
+    """Refuse a file that is not stac-geoparquet before any search (its footer only is read)."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = set(pq.read_schema(local_path).names)
+    except Exception as err:  # pyarrow's errors for a damaged or foreign file vary
+        reason = f"it cannot be read as Parquet: {err}"
+    else:
+        missing = [c for c in REQUIRED_COLUMNS if c not in names]
+        if not missing:
+            return
+        reason = f"it has no {', '.join(missing)} column(s)"
+    raise InputError(f"--stac-host {shown} is not a stac-geoparquet file ({reason}). Point --stac-host at one (as "
+                     "`rustac translate` or stac-geoparquet write them, or `ftwd make-archive`), or at a STAC API.")
 
 
 def _fetch(url: str, policy: RetryPolicy) -> Path:

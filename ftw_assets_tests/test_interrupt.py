@@ -1,0 +1,62 @@
+"""Ctrl-C during `ftwd create-dataset --download-images`: a prompt stop with a summary that matches the disk,
+exit code 130, and a rerun that finishes exactly as an uninterrupted build."""
+
+import hashlib
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from ftw_assets_tests.helpers import FTWD, create_demo_dataset
+
+# Runs of 2 chip-years: 4 runs for the 8 demo chips, so the stop lands with most of the work not started.
+OPTIONS = ("--download-images", "--chips-per-run", "2")
+
+
+def images(out: Path) -> list[Path]:
+    return sorted((out / "ds-chips").glob("*/*_image_s2.tif"))
+
+
+def digests(out: Path) -> dict[str, str]:
+    """sha256 of every file of the dataset but the Dagster history and the DuckDB database (their bytes
+    hold run ids and times)."""
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*"))
+            if p.is_file() and "dagster_home" not in p.relative_to(out).parts and p.suffix != ".duckdb"}
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_identical(tmp_path, demo_inputs, archive_parquet):
+    fields, calendar = demo_inputs
+    out = tmp_path / "interrupted"
+    args = ["create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
+            "--crop-calendar-dir", calendar, *OPTIONS]
+    proc = subprocess.Popen([*FTWD, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not images(out):  # the first image: run 1 of 4 is clipping
+        assert proc.poll() is None, "ftwd ended before writing an image:\n" + "".join(proc.communicate())
+        assert time.monotonic() < deadline, "no image within 300 s"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    text = stdout + stderr
+
+    assert proc.returncode == 130, text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text
+    # Nothing after run 1 started: no other run, no re-selection, no checks.
+    assert "interrupted" in stdout and "[2/4]" not in stdout and "selecting again" not in stdout
+    assert "[checks]" not in stdout
+    # None of the 8 chip-years has its whole chain (run 1 stopped before cloud_refinement and stac_catalog).
+    assert "Interrupted after 3 run(s); 8 chip-year(s) still need work." in stdout
+    on_disk = len(images(out))
+    reported = re.search(r"Images: (\d+) of (\d+) chip-season images written, 0 failed", stdout)
+    assert reported, stdout
+    assert int(reported[1]) == int(reported[2]) == on_disk
+    # Whole chip-years only (planting and harvest each), of run 1's two.
+    assert on_disk in (2, 4)
+    assert not [p for p in out.rglob(".*.tmp*") if "dagster_home" not in p.parts]
+
+    resumed = create_demo_dataset(out, demo_inputs, archive_parquet, *OPTIONS)
+    assert "Images: 16 of 16 chip-season images written, 0 failed" in resumed.stdout
+    uninterrupted = tmp_path / "uninterrupted"
+    create_demo_dataset(uninterrupted, demo_inputs, archive_parquet, *OPTIONS)
+    assert digests(out) == digests(uninterrupted)
