@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR := data/demo
 STAC_BROWSER := $(VENV)/share/ftw-assets/stac-browser/ftw-stac-browser.json
 
-.PHONY: install stac-browser train-stack ftw-fit demo test bench ui validate clean
+.PHONY: install stac-browser train-stack ftw-fit demo test bench bench-scale ui validate clean
 
 install: $(STAMP) $(STAC_BROWSER)
 
@@ -45,6 +45,11 @@ bench: install
 	$(BIN)/python -m ftw_assets_tests.bench
 	$(BIN)/python -m ftw_assets_tests.bench.dagster_floor
 	$(BIN)/python -m ftw_assets_tests.bench.end_to_end
+
+# The per chip-year cost of a masks-only create-dataset at 400, 2,025 and 10,000 chips (fields over two
+# UTM zones and several MGRS tiles), with each build's peak RSS, event database size and `ftwd status` time.
+bench-scale: install
+	$(BIN)/python -m ftw_assets_tests.bench.scale
 
 validate: install
 	FTW_OUTPUT_DIR=$(DEMO_DIR) $(BIN)/dagster definitions validate -m ftw_assets

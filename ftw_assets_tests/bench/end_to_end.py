@@ -59,15 +59,19 @@ def build(code: Path | None, args: list[str], out: Path, profile: Path | None = 
     start = time.perf_counter()
     # Started outside the repository: ``python -m`` puts the working directory first on sys.path,
     # ahead of PYTHONPATH, which would run this checkout as the baseline.
-    proc = subprocess.run([sys.executable, *run, "create-dataset", *args, str(out)], env=env, capture_output=True,
-                          text=True, cwd=out.parent)
+    log = out.parent / "create-dataset.log"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([sys.executable, *run, "create-dataset", *args, str(out)], env=env, stdout=sink,
+                                stderr=subprocess.STDOUT, cwd=out.parent)
+        _, status, usage = os.wait4(proc.pid, 0)  # this process's own peak RSS, not the bench's
     seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"create-dataset failed ({code or 'this checkout'}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"create-dataset failed ({code or 'this checkout'}):\n{log.read_text()[-3000:]}")
     pooled = "PooledSqliteEventLogStorage" in (out / "dagster_home" / "dagster.yaml").read_text()
     assert pooled == (code is None), f"{out}: built by the wrong code version"
     chips = json.loads((out / "dataset.json").read_text()).get("chip_count") or _chip_count(out)
     return {"seconds": round(seconds, 1), "chip_years": chips, "chip_years_per_s": round(chips / seconds, 2),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024),
             "event_db_kb_per_chip_year": round(_size(out / "dagster_home" / "history") / 1024 / chips, 1)}
 
 
@@ -122,12 +126,12 @@ def main() -> None:
     finally:
         server.stop()
     print("\n| build | baseline chip-years/s | this checkout chip-years/s | speed-up | event db KB / chip-year "
-          "(baseline, now) |\n| --- | --- | --- | --- | --- |")
+          "(baseline, now) | peak RSS MB (baseline, now) |\n| --- | --- | --- | --- | --- | --- |")
     for label in ("masks only", "with images"):
         b, n = rows[(label, "baseline")], rows[(label, "this checkout")]
         print(f"| {label} ({n['chip_years']} chip-years) | {b['chip_years_per_s']} | {n['chip_years_per_s']} | "
               f"{n['chip_years_per_s'] / b['chip_years_per_s']:.1f}x | {b['event_db_kb_per_chip_year']}, "
-              f"{n['event_db_kb_per_chip_year']} |")
+              f"{n['event_db_kb_per_chip_year']} | {b['peak_rss_mb']}, {n['peak_rss_mb']} |")
     print("\nwhere the with-images build's time goes (cProfile own time):")
     for name, share in shares.items():
         print(f"  {name}: {share} %")
