@@ -38,11 +38,13 @@ test: install
 	$(BIN)/python -m pytest
 
 # Benchmarks, not tests, each side by side in one run: the download step against a naive per-chip
-# baseline and the minimum bytes (a generated 40 km archive served on 127.0.0.1); Dagster's own cost
+# baseline and the minimum bytes (a generated 40 km archive served on 127.0.0.1), and with 50 ms added to
+# every request (the fault proxy); Dagster's own cost
 # per chip-year in an empty graph, its default storage against this project's instance; and
 # `ftwd create-dataset` end to end, 420 chips, this checkout against a baseline commit, with a profile.
 bench: install
 	$(BIN)/python -m ftw_assets_tests.bench
+	$(BIN)/python -m ftw_assets_tests.bench.latency
 	$(BIN)/python -m ftw_assets_tests.bench.dagster_floor
 	$(BIN)/python -m ftw_assets_tests.bench.end_to_end
 

@@ -52,7 +52,7 @@ def test_two_clean_runs_are_identical(tmp_path, clean, archive_parquet, demo_inp
     first, second = clean[1], manifest(tmp_path / "out")
     # 8 chip-years: masks, items, images, thumbnails, records; cloud refinement (on by default with
     # images): its options, per chip-year records and report
-    assert len(first) == 133 and first == second
+    assert len(first) == 137 and first == second
 
 
 def test_sigkill_mid_run_then_resume(tmp_path, clean, archive_parquet, demo_inputs):

@@ -9,8 +9,11 @@ matching requests in order, or rates drawn from a seeded generator:
 
 ``429`` answers Too Many Requests with ``Retry-After``; ``503`` Service Unavailable; ``reset`` closes the
 socket with an RST before answering; ``truncate`` relays the headers and half the body, then closes;
-``slow`` waits ``slow_s`` seconds before answering (past a client's timeout). ``GET /__faults``
-returns counts of requests (in all and per path) and of injected faults; a plan of ``{}`` passes
+``slow`` waits ``slow_s`` seconds before answering (past a client's timeout). ``"delay_s": 0.05`` adds
+a fixed wait before every proxied request is forwarded (a far host's round trip; requests in flight
+wait at the same time, as on a real network, and faults are delayed too). ``GET /__faults``
+returns counts of requests (in all and per path), of injected faults, and the most requests that were
+in flight at once (``peak_in_flight``: concurrent range reads show there); a plan of ``{}`` passes
 everything through, which makes the proxy a request counter.
 
 Run as a separate process: ``python -m ftw_assets_tests.servers.fault_proxy UPSTREAM_PORT PORT``.
@@ -39,7 +42,9 @@ class FaultPlan:
         self.rng = random.Random(plan.get("seed", 0))
         self.retry_after = int(plan.get("retry_after", 1))
         self.slow_s = float(plan.get("slow_s", 5.0))
+        self.delay_s = max(float(plan.get("delay_s", 0.0)), 0.0)
         self.requests = 0
+        self.peak_in_flight = 0
         self.paths: dict[str, int] = {}
         self.injected: dict[str, int] = {k: 0 for k in FAULTS}
 
@@ -68,6 +73,7 @@ class FaultProxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.plan = FaultPlan()
+        self.in_flight = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -84,10 +90,22 @@ class FaultProxy:
             if method == "POST":
                 self.plan.configure(json.loads(body or b"{}"))
             await _reply(writer, 200, json.dumps({"requests": self.plan.requests, "paths": self.plan.paths,
-                                                      "injected": self.plan.injected}).encode(),
+                                                      "injected": self.plan.injected,
+                                                      "peak_in_flight": self.plan.peak_in_flight}).encode(),
                          "application/json")
             return
         fault = self.plan.next_fault(path)
+        self.in_flight += 1
+        self.plan.peak_in_flight = max(self.plan.peak_in_flight, self.in_flight)
+        try:
+            await self._answer(writer, fault, method, path, headers, body)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, writer: asyncio.StreamWriter, fault: str | None, method: str, path: str,
+                      headers: list[str], body: bytes) -> None:
+        if self.plan.delay_s:
+            await asyncio.sleep(self.plan.delay_s)
         if fault == "429":
             await _reply(writer, 429, b'{"detail": "too many requests"}', "application/json",
                          extra=f"Retry-After: {self.plan.retry_after}\r\n")

@@ -6,14 +6,24 @@ Each kind is a dataclass; :func:`save`, :func:`load` and :func:`load_all` are th
 the disk. The JSON is the record's fields with sorted keys; an optional field that does not apply
 (``None``) is left out rather than written as ``null``, so e.g. ``skipped`` appears only for a
 skipped calendar lookup.
+
+The reports of the catalog folder (selection, download, refinement) each summarise one kind of
+record as the sum of one small entry per chip-year (:class:`ReportSpec`). :func:`update_report`
+keeps them incremental: the entries are kept in OUTPUT_DIR/state/_reports/NAME.entries.json (list
+items already rendered), so a run replaces only its own chip-years' entries and writes the report
+from them, without reading every record file; :func:`rebuild_report` (every record, as
+:func:`load_all` gives them) is the fallback and writes the same bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, TypeVar
+
+from filelock import FileLock
 
 from ftw_assets.core.atomic import write_text
 from ftw_assets.core.dataset.chip_year import ChipYear
@@ -209,3 +219,173 @@ def load_all(layout: Layout, kind: type[Record]) -> dict[ChipYear, Record]:
         for path in layout.state_dir.glob(f"*/{kind.FILE}"):
             out[ChipYear.from_stem(path.parent.name)] = kind.from_dict(json.loads(path.read_text(encoding="utf-8")))
     return dict(sorted(out.items()))
+
+
+# --- the reports of the catalog folder, kept incrementally ---
+
+REPORTS_DIR = "_reports"  # under state/: not a chip-year folder, so load_all never lists it
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """A report summarising one kind of record as the sum of per chip-year reports: ``entry`` gives
+    a chip-year's own share, with some of the keys of ``empty`` (the report of no chip-year: its key
+    order and zero values). The report of many chip-years adds their numbers, concatenates their
+    lists and adds their counters key by key, in chip-year order (:func:`combine`). It depends on
+    nothing else, so replacing one chip-year's entry and combining again gives what building from
+    every record gives (:meth:`build`)."""
+
+    name: str  # the report file: the Layout property of that name, e.g. "selection_report"
+    kind: type
+    empty: dict
+    entry: Callable[[ChipYear, Any], dict]
+
+    def build(self, records: dict[ChipYear, Any]) -> dict:
+        """The report from scratch, from every chip-year's record."""
+        return combine(self.empty, [self.entry(cy, rec) for cy, rec in sorted(records.items())])
+
+    def report_path(self, layout: Layout) -> Path:
+        return getattr(layout, self.name)
+
+    def state_path(self, layout: Layout) -> Path:
+        """Every chip-year's entry, and the hash of the report they last made."""
+        return layout.state_dir / REPORTS_DIR / f"{self.name}.entries.json"
+
+
+def combine(empty: dict, entries: Iterable[dict]) -> dict:
+    """The report of the chip-years whose entries these are, in their order: numbers added, lists
+    concatenated, counters ({name: number}) added key by key in the order keys first occur."""
+    report = {k: [] if isinstance(v, list) else {} if isinstance(v, dict) else v for k, v in empty.items()}
+    for entry in entries:
+        for key, value in entry.items():
+            if isinstance(value, list):
+                report[key].extend(value)
+            elif isinstance(value, dict):
+                counter = report[key]
+                for name, n in value.items():
+                    counter[name] = counter.get(name, 0) + n
+            else:
+                report[key] += value
+    return report
+
+
+def report_text(report: dict) -> str:
+    """A report file's text (the rebuild's; :func:`_render` gives the same text faster)."""
+    return json.dumps(report, indent=2) + "\n"
+
+
+def _render_item(item: Any) -> str:
+    """A list item of a report as :func:`report_text` writes it (at depth 2), rendered once per entry."""
+    return "    " + json.dumps(item, indent=2).replace("\n", "\n    ")
+
+
+def _render(report: dict) -> str:
+    """:func:`report_text` of a report whose list items are already rendered (:func:`_render_item`):
+    the text is joined, not encoded again, so unchanged chip-years cost no JSON encoding."""
+    parts = []
+    for key, value in report.items():
+        if isinstance(value, list):
+            text = "[\n" + ",\n".join(value) + "\n  ]" if value else "[]"
+        else:
+            text = json.dumps(value, indent=2).replace("\n", "\n  ")
+        parts.append(f"  {json.dumps(key)}: {text}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
+def _stored(entry: dict) -> dict:
+    """An entry as the state keeps it: zero numbers and empty lists left out, list items rendered."""
+    return {k: [_render_item(i) for i in v] if isinstance(v, list) else v for k, v in entry.items() if v}
+
+
+def _reports_lock(layout: Layout) -> FileLock:
+    """Serialises report updates across processes (concurrent runs of one dataset), as
+    ``.catalog.lock`` does for the catalog."""
+    folder = layout.state_dir / REPORTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(folder / ".lock"))
+
+
+def rebuild_report(layout: Layout, spec: ReportSpec) -> str:
+    """Write the report, and its entries, from every chip-year's record; returns the report's text."""
+    with _reports_lock(layout):
+        return _write_report(layout, spec, _all_entries(layout, spec))
+
+
+def update_report(layout: Layout, spec: ReportSpec, chip_years: Iterable[ChipYear]) -> str:
+    """Replace the entries of ``chip_years`` (those a run processed) with what their records on disk
+    say now, and write the report from the entries; returns the report's text. Without
+    usable entries (the first run, a missing or unreadable entries file, or a report that is not the
+    one they last made: missing, edited, or written by an older ``ftwd``) everything is rebuilt from
+    the records.
+
+    The records are read under the lock, so whichever of two concurrent runs updates last leaves
+    each chip-year's entry as its record is then; each file is renamed into place. The report is
+    written first: after a crash before the entries are, their hash does not match the report and
+    the next update rebuilds."""
+    with _reports_lock(layout):
+        entries = _read_entries(layout, spec)
+        if entries is None:
+            entries = _all_entries(layout, spec)
+        else:
+            for cy in chip_years:
+                record = load(layout, cy, spec.kind)
+                if record is None:
+                    entries.pop((cy.chip, cy.year), None)
+                else:
+                    entries[(cy.chip, cy.year)] = _stored(spec.entry(cy, record))
+        return _write_report(layout, spec, entries)
+
+
+def _all_entries(layout: Layout, spec: ReportSpec) -> dict[tuple[str, int], dict]:
+    return {(cy.chip, cy.year): _stored(spec.entry(cy, rec)) for cy, rec in load_all(layout, spec.kind).items()}
+
+
+def _read_entries(layout: Layout, spec: ReportSpec) -> dict[tuple[str, int], dict] | None:
+    """The stored entries, or ``None`` when they cannot be trusted to make the report on disk."""
+    state_path, report_path = spec.state_path(layout), spec.report_path(layout)
+    if not state_path.exists() or not report_path.exists():
+        return None
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        if state.get("version") != STATE_VERSION or state.get("report") != spec.name:
+            return None
+        if state.get("report_sha256") != hashlib.sha256(report_path.read_bytes()).hexdigest():
+            return None
+        entries = {}
+        for chip, year, entry in state["entries"]:
+            if not (isinstance(chip, str) and isinstance(year, int) and _valid(entry, spec.empty)):
+                return None
+            entries[(chip, year)] = entry
+        return entries
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):  # unreadable: rebuild
+        return None
+
+
+def _valid(entry: Any, empty: dict) -> bool:
+    """A stored entry has only the report's keys, each of the type :func:`combine` expects."""
+    if not isinstance(entry, dict):
+        return False
+    for key, value in entry.items():
+        kind = type(empty.get(key, None))
+        if kind is list:
+            ok = isinstance(value, list) and all(isinstance(i, str) for i in value)
+        elif kind is dict:
+            ok = isinstance(value, dict) and all(isinstance(n, int) for n in value.values())
+        else:
+            ok = kind is int and type(value) is int
+        if not ok:
+            return False
+    return True
+
+
+def _write_report(layout: Layout, spec: ReportSpec, entries: dict[tuple[str, int], dict]) -> str:
+    ordered = sorted(entries.items())  # (chip, year) order is ChipYear order
+    report = combine(spec.empty, (entry for _, entry in ordered))
+    text = _render(report)
+    write_text(spec.report_path(layout), text)
+    state = {"version": STATE_VERSION, "report": spec.name,
+             "report_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+             "entries": [[chip, year, entry] for (chip, year), entry in ordered]}
+    write_text(spec.state_path(layout), json.dumps(state, separators=(",", ":")) + "\n")
+    return text

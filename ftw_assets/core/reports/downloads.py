@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from ftw_assets.core.dataset.chip_year import ChipYear
-from ftw_assets.core.dataset.records import ImagesRecord
+from ftw_assets.core.dataset.records import ImagesRecord, ReportSpec
+
+
+def download_entry(chip_year: ChipYear, rec: ImagesRecord) -> dict:
+    """A chip-year's own download report: its seasons processed and written, and the failed ones."""
+    seasons = sorted(rec.seasons.items())
+    return {"total_processed": len(seasons), "successful": sum(s.status == "written" for _, s in seasons),
+            "failed": [{"chip": chip_year.stem, "season": season, "url": s.url or "", "error": s.error or ""}
+                       for season, s in seasons if s.status != "written"]}
+
+
+DOWNLOAD_REPORT = ReportSpec("download_report", ImagesRecord, {"total_processed": 0, "successful": 0, "failed": []},
+                             download_entry)
 
 
 def download_report(records: dict[ChipYear, ImagesRecord]) -> dict:
-    report = {"total_processed": 0, "successful": 0, "failed": []}
-    for chip_year, rec in sorted(records.items()):
-        for season, s in sorted(rec.seasons.items()):
-            report["total_processed"] += 1
-            if s.status == "written":
-                report["successful"] += 1
-            else:
-                report["failed"].append({"chip": chip_year.stem, "season": season, "url": s.url or "",
-                                         "error": s.error or ""})
-    return report
+    """The summary of every chip-year's images record (the rebuild; each run updates the file with
+    ``update_report(layout, DOWNLOAD_REPORT, its chip-years)``)."""
+    return DOWNLOAD_REPORT.build(records)

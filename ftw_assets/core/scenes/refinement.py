@@ -16,7 +16,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ftw_assets.core.dataset.chip_year import ChipYear
-from ftw_assets.core.dataset.records import RefinementRecord, SeasonRefinement
+from ftw_assets.core.dataset.records import RefinementRecord, ReportSpec, SeasonRefinement
 from ftw_assets.core.errors import InputError
 from ftw_assets.core.scenes.model import CLASS_BANDS
 from ftw_assets.core.settings import Settings
@@ -114,17 +114,26 @@ def item_properties(entry: SeasonRefinement, rejected: set[str]) -> dict:
             "ftw:refinement_outcome": entry.outcome, "ftw:rejected_scenes": sorted(rejected)}
 
 
-def refinement_report(records: dict[ChipYear, RefinementRecord]) -> dict:
-    """Per chip-season: measured cover, threshold, outcome; plus counts."""
-    rows = []
-    for chip_year, rec in sorted(records.items()):
-        for season, s in sorted(rec.seasons.items()):
-            rows.append({"chip": chip_year.stem, "season": season, "scene_id": s.scene_id, "cloud_cover": s.cloud_cover,
-                         "threshold": rec.threshold, "outcome": s.outcome, "rejections": s.rejections})
+def refinement_entry(chip_year: ChipYear, rec: RefinementRecord) -> dict:
+    """A chip-year's own refinement report: one row per season, in season order."""
+    rows = [{"chip": chip_year.stem, "season": season, "scene_id": s.scene_id, "cloud_cover": s.cloud_cover,
+             "threshold": rec.threshold, "outcome": s.outcome, "rejections": s.rejections}
+            for season, s in sorted(rec.seasons.items())]
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
     return {"chip_seasons": len(rows), "counts": counts, "rows": rows}
+
+
+REFINEMENT_REPORT = ReportSpec("refinement_report", RefinementRecord, {"chip_seasons": 0, "counts": {}, "rows": []},
+                               refinement_entry)
+
+
+def refinement_report(records: dict[ChipYear, RefinementRecord]) -> dict:
+    """Per chip-season: measured cover, threshold, outcome; plus counts by outcome, in the order
+    outcomes first occur (the rebuild; each run updates the file with ``update_report(layout,
+    REFINEMENT_REPORT, its chip-years)``)."""
+    return REFINEMENT_REPORT.build(records)
 
 
 def reselection_targets(events: list[tuple[str, dict]], max_attempts: int) -> tuple[list[str], list[str]]:

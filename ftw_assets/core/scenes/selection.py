@@ -18,7 +18,7 @@ from pydantic import Field
 
 from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.dataset.layout import Layout
-from ftw_assets.core.dataset.records import CalendarRecord, SeasonSelection, SelectionRecord
+from ftw_assets.core.dataset.records import CalendarRecord, ReportSpec, SeasonSelection, SelectionRecord
 from ftw_assets.core.errors import FtwError, InputError
 from ftw_assets.core.scenes.model import Scene, scene_to_dict
 from ftw_assets.core.scenes.sources import STAC_HOST_HELP
@@ -293,18 +293,24 @@ def season_files(layout: Layout, chip_year: ChipYear, season: str) -> list[Path]
             layout.chip_file(chip, year, f"{season}_image_s2.png")]
 
 
+def selection_entry(chip_year: ChipYear, rec: SelectionRecord) -> dict:
+    """A chip-year's own selection report: successful, or its skipped seasons, or its failure."""
+    if rec.status == "failed":
+        return {"total_processed": 1, "failed": [{"chip": chip_year.stem, "error": rec.error or ""}]}
+    missing = [(season, s) for season, s in rec.seasons.items() if not s.chosen]
+    if rec.status == "skipped" or missing:
+        return {"total_processed": 1, "skipped": [
+            {"chip": chip_year.stem, "season": season, "reason": s.reason or "",
+             "candidates_checked": int(s.candidates_checked)}
+            for season, s in missing or [("all", SeasonSelection(0, reason=""))]]}
+    return {"total_processed": 1, "successful": 1}
+
+
+SELECTION_REPORT = ReportSpec("selection_report", SelectionRecord,
+                              {"total_processed": 0, "successful": 0, "skipped": [], "failed": []}, selection_entry)
+
+
 def selection_report(records: dict[ChipYear, SelectionRecord]) -> dict:
-    """The summary of every chip-year's selection record."""
-    report = {"total_processed": len(records), "successful": 0, "skipped": [], "failed": []}
-    for chip_year, rec in sorted(records.items()):
-        if rec.status == "failed":
-            report["failed"].append({"chip": chip_year.stem, "error": rec.error or ""})
-            continue
-        missing = [(season, s) for season, s in rec.seasons.items() if not s.chosen]
-        if rec.status == "skipped" or missing:
-            for season, s in missing or [("all", SeasonSelection(0, reason=""))]:
-                report["skipped"].append({"chip": chip_year.stem, "season": season, "reason": s.reason or "",
-                                          "candidates_checked": int(s.candidates_checked)})
-        else:
-            report["successful"] += 1
-    return report
+    """The summary of every chip-year's selection record (the rebuild; each run updates the file
+    with ``update_report(layout, SELECTION_REPORT, its chip-years)``)."""
+    return SELECTION_REPORT.build(records)

@@ -5,10 +5,9 @@ import json
 import dagster as dg
 
 from ftw_assets.batch import CHIP_WORKERS, STOP, chip_years, for_each_chip_year
-from ftw_assets.core.atomic import write_text
 from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.dataset.records import (ImagesRecord, RefinementRecord, SeasonImage, SelectionRecord, load,
-                                             load_all, save)
+                                             save, update_report)
 from ftw_assets.core.raster.clip import ClipRequest, ImageSettings, clip_batch, failure_url, image_stats, write_clip
 from ftw_assets.core.errors import FtwError
 from ftw_assets.core.geometry.grid import grid_for_chip, read_chip_table
@@ -20,7 +19,7 @@ from ftw_assets.partitions import chip_year_backfill, chip_year_partitions
 from ftw_assets.resources import DatasetResource
 from ftw_assets.resources import SceneSourceResource
 from ftw_assets.defs.scenes.selection import selected_scenes
-from ftw_assets.core.reports.downloads import download_report
+from ftw_assets.core.reports.downloads import DOWNLOAD_REPORT
 from ftw_assets.core.reports.preview import SeasonPreview, preview_table
 from ftw_assets.defs.images.config import ImagesConfig
 
@@ -107,6 +106,5 @@ def clipped_images(context: dg.AssetExecutionContext, config: ImagesConfig, data
 
     try:
         for_each_chip_year(context, work, workers=CHIP_WORKERS)
-    finally:
-        report = download_report(load_all(layout, ImagesRecord))
-        write_text(layout.download_report, json.dumps(report, indent=2) + "\n")
+    finally:  # the run's chip-years' entries of the report, not every record
+        update_report(layout, DOWNLOAD_REPORT, chip_years(context))

@@ -7,13 +7,12 @@ from dagster_duckdb import DuckDBResource
 
 from ftw_assets.batch import chip_years, for_each_chip_year
 from ftw_assets.core.scenes import cloudstats
-from ftw_assets.core.atomic import write_text
 from ftw_assets.core.dataset.chip_year import ChipYear
-from ftw_assets.core.dataset.records import ImagesRecord, RefinementRecord, SelectionRecord, load, load_all, save
+from ftw_assets.core.dataset.records import (ImagesRecord, RefinementRecord, SelectionRecord, load, save,
+                                             update_report)
 from ftw_assets.core.geometry.grid import grid_for_chip, read_chip_table
-from ftw_assets.core.scenes.refinement import (REJECTED, RefinementSettings, add_rejections, blank_reason,
-                                               item_properties, outcome, refinement_report, rejections,
-                                               season_refinement)
+from ftw_assets.core.scenes.refinement import (REFINEMENT_REPORT, REJECTED, RefinementSettings, add_rejections,
+                                               blank_reason, item_properties, outcome, rejections, season_refinement)
 from ftw_assets.core.scenes.selection import SEASONS, SelectionSettings
 from ftw_assets.core.stac.items import write_item
 from ftw_assets.core.stac.validation import validate_stac
@@ -87,6 +86,5 @@ def cloud_refinement(context: dg.AssetExecutionContext, dataset: DatasetResource
 
     try:
         for_each_chip_year(context, work)
-    finally:
-        write_text(layout.refinement_report, json.dumps(refinement_report(load_all(layout, RefinementRecord)),
-                                                        indent=2) + "\n")
+    finally:  # the run's chip-years' entries of the report, not every record
+        update_report(layout, REFINEMENT_REPORT, chip_years(context))

@@ -1,18 +1,15 @@
 """selected_scenes: for each chip-year, the planting and the harvest scene, as STAC child items."""
 
-import json
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ftw_assets.batch import for_each_chip_year, chip_years
 from ftw_assets.defs.scenes.calendar import crop_calendar
-from ftw_assets.core.atomic import write_text
 from ftw_assets.core.dataset.chip_year import ChipYear
-from ftw_assets.core.dataset.records import CalendarRecord, SelectionRecord, load, load_all, save
+from ftw_assets.core.dataset.records import CalendarRecord, SelectionRecord, load, save, update_report
 from ftw_assets.core.errors import FtwError
 from ftw_assets.core.geometry.grid import grid_for_chip, read_chip_table
-from ftw_assets.core.scenes.selection import SelectionSettings, season_files, selection_outcome, selection_report
+from ftw_assets.core.scenes.selection import SELECTION_REPORT, SelectionSettings, season_files, selection_outcome
 from ftw_assets.core.scenes.refinement import RefinementSettings, rejections
 from ftw_assets.core.scenes.selector import SelectionRequest, select_batch
 from ftw_assets.core.stac.items import item_dict, season_item, write_item
@@ -49,7 +46,7 @@ def selected_scenes(context: dg.AssetExecutionContext, config: SelectionConfig, 
     except FtwError as exc:  # the search or reads failed for the whole batch: record it per chip-year
         for cy in chip_years(context):
             save(layout, cy, SelectionRecord("failed", error=str(exc)))
-        write_text(layout.selection_report, json.dumps(selection_report(load_all(layout, SelectionRecord)), indent=2) + "\n")
+        update_report(layout, SELECTION_REPORT, chip_years(context))
         raise
     context.log.info(f"{result.searches} search(es) for {len(batch)} chip-years; {result.reads} chip windows read "
                      f"from {result.scenes_opened} scene(s); {source.retries} retries")
@@ -83,6 +80,5 @@ def selected_scenes(context: dg.AssetExecutionContext, config: SelectionConfig, 
 
     try:
         for_each_chip_year(context, work)
-    finally:
-        report = selection_report(load_all(layout, SelectionRecord))
-        write_text(layout.selection_report, json.dumps(report, indent=2) + "\n")
+    finally:  # the run's chip-years' entries of the report, not every record
+        update_report(layout, SELECTION_REPORT, chip_years(context))
