@@ -48,7 +48,16 @@ class Layout:
 
     @property
     def items_parquet(self) -> Path:
+        """The stac-geoparquet index: a folder of one file per MGRS tile, ``items.parquet/{tile}.parquet``."""
         return self.catalog_dir / "items.parquet"
+
+    @property
+    def tiles_dir(self) -> Path:
+        """The per-tile catalogs the collection links once the chips span more than one MGRS tile."""
+        return self.catalog_dir / "tiles"
+
+    def tile_catalog(self, tile: str) -> Path:
+        return inside(self.catalog_dir, self.tiles_dir / tile / "catalog.json")
 
     def chip_dir(self, chip: str, year: int) -> Path:
         parse_chip_id(chip)  # only grid-made ids name folders

@@ -7,7 +7,7 @@ from ftw_assets.batch import CHIP_WORKERS, for_each_chip_year
 from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.dataset.records import CalendarRecord, RefinementRecord, SelectionRecord, load
 from ftw_assets.core.geometry.grid import grid_for_chip, read_chip_table
-from ftw_assets.core.stac.collection import rebuild_collection
+from ftw_assets.core.stac.collection import update_collection
 from ftw_assets.core.stac.items import chip_item, item_dict, write_item
 from ftw_assets.core.stac.parent import parent_fields
 from ftw_assets.core.stac.validation import validate_stac
@@ -23,7 +23,8 @@ from ftw_assets.resources import DatasetResource
 @dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill, deps=[masks, selected_scenes, clipped_images, cloud_refinement],
           group_name="catalog", kinds={"stac"})
 def stac_catalog(context: dg.AssetExecutionContext, dataset: DatasetResource) -> None:
-    """Write each chip-year's parent item (validated offline), then rebuild collection and index once."""
+    """Write each chip-year's parent item (validated offline), then bring the index and the collection up
+    to date for the run's chip-years, once."""
     settings, layout = dataset.settings(), dataset.layout()
     chips = read_chip_table(layout.chips_parquet)
 
@@ -54,7 +55,9 @@ def stac_catalog(context: dg.AssetExecutionContext, dataset: DatasetResource) ->
     try:
         for_each_chip_year(context, work, workers=CHIP_WORKERS)
     finally:
-        # Whatever happened to single items, the collection and index match the files on disk.
-        n = rebuild_collection(layout, settings.fields, base_url=settings.base_url)
+        # Whatever happened to single items (written, failed, not started), their index entries match
+        # their files on disk; the other chip-years' entries are left as they are.
+        n = update_collection(layout, settings.fields, [ChipYear.parse(k) for k in context.partition_keys],
+                              base_url=settings.base_url)
         context.log.info(f"catalog holds {n} items")
 

@@ -8,7 +8,7 @@ from pydantic import Field
 from ftw_assets.core.atomic import write_text
 from ftw_assets.core.reports.qa import build_qa_html, failure_rate_of
 from ftw_assets.core.reports.qa_settings import QaSettings
-from ftw_assets.core.stac.collection import QA_FILE, rebuild_collection
+from ftw_assets.core.stac.collection import QA_FILE, update_collection
 from ftw_assets.defs.catalog.assets import stac_catalog
 from ftw_assets.resources import DatasetResource
 
@@ -33,7 +33,7 @@ def qa_report(context: dg.AssetExecutionContext, config: QaReportConfig,
         qa = QaSettings(max_failure_share=config.max_failure_share)
     path = layout.catalog_dir / QA_FILE
     write_text(path, build_qa_html(layout, f"{settings.name}-chips", qa.max_failure_share))
-    rebuild_collection(layout, settings.fields, base_url=settings.base_url)  # now lists the report
+    update_collection(layout, settings.fields, (), base_url=settings.base_url)  # now lists the report
     rate = failure_rate_of(layout)
     return dg.MaterializeResult(metadata={
         "report": dg.MetadataValue.path(str(path)), "bytes": path.stat().st_size,

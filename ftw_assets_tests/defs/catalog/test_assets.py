@@ -1,5 +1,5 @@
 """stac_catalog through ``dg.materialize``: each chip-year's parent item, and the collection and
-items.parquet rebuilt from the items on disk after every run, also when a chip-year fails."""
+items.parquet brought up to date for its chip-years after every run, also when one fails."""
 
 import json
 
