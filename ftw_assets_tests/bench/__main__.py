@@ -76,6 +76,23 @@ def minimum_bytes(root: Path, scenes, grids) -> int:
     return total
 
 
+def write_plan(served: Path, workers: int, plan_path: Path) -> tuple[dict, list, dict]:
+    """The cutting plan of every chip of the area from the two scenes, found in ``served`` (the archive's
+    stac-geoparquet with hrefs on a server), written to ``plan_path`` for bench.modes: (scenes, grids, plan)."""
+    query = SceneQuery(datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 12, 31, tzinfo=timezone.utc),
+                       bbox=(15.0, 47.0, 17.5, 49.0))
+    found = {s.id: s for s in open_source(str(served)).search(query).scenes}
+    scenes = {sid: found[sid] for sid in SEASON_SCENES.values()}
+    grids = chip_grids(SPEC)
+    plan = {
+        "bands": list(BANDS), "workers": workers,
+        "scenes": {sid: scene_to_dict(s) for sid, s in scenes.items()},
+        "chips": [{"chip": c, "grid": g.__dict__, "scenes": SEASON_SCENES} for c, g in grids],
+    }
+    plan_path.write_text(json.dumps(plan))
+    return scenes, grids, plan
+
+
 def main() -> None:
     out_dir = REPO / "data" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -83,18 +100,8 @@ def main() -> None:
     server = CogServer(parquet.parent)
     try:
         served = archive_copy_served_at(parquet, server.url, out_dir / "served.parquet")
-        query = SceneQuery(datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 12, 31, tzinfo=timezone.utc),
-                           bbox=(15.0, 47.0, 17.5, 49.0))
-        found = {s.id: s for s in open_source(str(served)).search(query).scenes}
-        scenes = {sid: found[sid] for sid in SEASON_SCENES.values()}
-        grids = chip_grids(SPEC)
-        plan = {
-            "bands": list(BANDS), "workers": 4,
-            "scenes": {sid: scene_to_dict(s) for sid, s in scenes.items()},
-            "chips": [{"chip": c, "grid": g.__dict__, "scenes": SEASON_SCENES} for c, g in grids],
-        }
         plan_path = out_dir / "plan.json"
-        plan_path.write_text(json.dumps(plan))
+        scenes, grids, plan = write_plan(served, 4, plan_path)
         minimum = minimum_bytes(parquet.parent, scenes, grids)
         rows = {}
         for mode in ("pipeline", "naive"):

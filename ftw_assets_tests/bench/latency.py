@@ -20,12 +20,9 @@ import json
 import statistics
 import subprocess
 import sys
-from datetime import datetime, timezone
 
-from ftw_assets.core.scenes.model import scene_to_dict
-from ftw_assets.core.scenes.sources import SceneQuery, open_source
 from ftw_assets.demo.archive import build_archive
-from ftw_assets_tests.bench.__main__ import BANDS, REPO, SEASON_SCENES, SPEC, chip_grids, minimum_bytes
+from ftw_assets_tests.bench.__main__ import BANDS, REPO, SPEC, minimum_bytes, write_plan
 from ftw_assets_tests.servers.harness import CogServer, FaultProxy, archive_copy_served_at
 
 DELAYS_MS = (0, 50)
@@ -47,18 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         proxy = FaultProxy(server.port)
         served = archive_copy_served_at(parquet, proxy.url, out_dir / "served-latency.parquet")
-        query = SceneQuery(datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 12, 31, tzinfo=timezone.utc),
-                           bbox=(15.0, 47.0, 17.5, 49.0))
-        found = {s.id: s for s in open_source(str(served)).search(query).scenes}
-        scenes = {sid: found[sid] for sid in SEASON_SCENES.values()}
-        grids = chip_grids(SPEC)
-        plan = {
-            "bands": list(BANDS), "workers": opts.workers,
-            "scenes": {sid: scene_to_dict(s) for sid, s in scenes.items()},
-            "chips": [{"chip": c, "grid": g.__dict__, "scenes": SEASON_SCENES} for c, g in grids],
-        }
         plan_path = out_dir / "plan-latency.json"
-        plan_path.write_text(json.dumps(plan))
+        scenes, grids, _ = write_plan(served, opts.workers, plan_path)
         minimum = minimum_bytes(parquet.parent, scenes, grids)
 
         runs: dict[int, list[dict]] = {d: [] for d in delays}

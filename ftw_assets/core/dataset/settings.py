@@ -45,7 +45,7 @@ class DatasetSettings(Settings):
     mask_types: list[str] = Field(default_factory=lambda: list(MASK_TYPES), description="Comma-separated masks to write.")
     presence_only: bool = Field(False, description="Labels mark present fields only: background becomes 3 (unknown).")
     chip_size_px: int | None = Field(None, description="Pad each chip to this many 10 m pixels around the cell centre "
-                                                       "(default: the cell, 200 px for 2 km).")
+                                                       "(default: the cell, 200 px for 2 km; at most 2048).")
     cell_km: int = Field(2, description="Grid cell size in km.")
     seed: int = Field(42, description="Seed for the random splits.")
     stac_host: str = Field("earthsearch", description=f"Scene source: {STAC_HOST_HELP}.")

@@ -210,11 +210,16 @@ def _cells_in_zone(fields: gpd.GeoDataFrame, zone: int, south: bool, size: int) 
     for c, members in _groupby(cell_idx[order], order):
         members = members[pair_area[members] > 0]
         members = members[np.argsort(field_idx[members], kind="stable")]  # file order, as the masks burn them
-        members = members[_hold_pixels(geoms[field_idx[members]], ij[c], size)]
+        union_area = shapely.area(shapely.union_all(pieces[members]))
+        overlap = pair_area[members].sum() > union_area + 1e-6
+        holding = _hold_pixels(geoms[field_idx[members]], pieces[members], ij[c], size, overlap)
+        if not holding.all():
+            members = members[holding]
+            union_area = shapely.area(shapely.union_all(pieces[members])) if len(members) else 0.0
         if not len(members):
             continue
         count[c] = len(members)
-        covered[c] = shapely.area(shapely.union_all(pieces[members]))
+        covered[c] = union_area
         if splits is not None:
             majority[c] = _majority(splits[field_idx[members]], pair_area[members])
 
@@ -241,12 +246,19 @@ def _cells_in_zone(fields: gpd.GeoDataFrame, zone: int, south: bool, size: int) 
     return table[keep]
 
 
-def _hold_pixels(geoms: np.ndarray, cell: np.ndarray, size: int) -> np.ndarray:
-    """Which of ``geoms`` (in burn order) own at least one of the cell's 10 m pixels, by the masks' rule
-    (pixel centre inside, later fields win overlaps): a field that only touches the cell's edge, or
-    a sliver left by coordinate round trips, is not one of its fields."""
+def _hold_pixels(geoms: np.ndarray, pieces: np.ndarray, cell: np.ndarray, size: int, overlap: bool) -> np.ndarray:
+    """Which of ``geoms`` (in burn order; ``pieces``: their parts inside the cell) own at least one of the
+    cell's 10 m pixels, by the masks' rule (pixel centre inside, later fields win overlaps): a field
+    that only touches the cell's edge, or a sliver left by coordinate round trips, is not one of its
+    fields. Fast path: where no fields overlap, a piece strictly containing the centre of the pixel
+    under a point on its surface owns that pixel; the cell is rasterised only when that is not so."""
     if not len(geoms):
         return np.zeros(0, dtype=bool)
+    if not overlap:
+        xy = shapely.get_coordinates(shapely.point_on_surface(pieces))
+        centres = np.floor(xy / PIXEL_M) * PIXEL_M + PIXEL_M / 2
+        if shapely.contains_xy(pieces, centres[:, 0], centres[:, 1]).all():
+            return np.ones(len(geoms), dtype=bool)
     n = size // PIXEL_M
     transform = Affine(PIXEL_M, 0.0, float(cell[0] * size), 0.0, -PIXEL_M, float((cell[1] + 1) * size))
     burnt = features.rasterize(zip(geoms, range(1, len(geoms) + 1)), out_shape=(n, n), transform=transform,

@@ -164,3 +164,14 @@ def test_fields_bbox_widens_the_run_chips_by_the_padding_in_degrees():
     assert fields_bbox(chips, ["a"], 100) == fields_bbox(chips, ["a"], None)
     x0, y0, x1, y1 = fields_bbox(chips, [], None)
     assert (x0 < 16.0 and x1 > 20.04 and y0 < 59.0 and y1 > 60.02)
+
+
+def test_a_field_hidden_under_a_later_one_is_not_counted():
+    # Both in cell ftw-33UWP7828 (578-580 km E, 5328-5330 km N); the later, larger field covers the first
+    # in the masks (later fields win), so the cell holds one field's pixels: its count is 1.
+    hidden, cover = shapely.box(578100, 5328100, 578300, 5328300), shapely.box(578050, 5328050, 578500, 5328500)
+    sliver = shapely.box(579000, 5329000, 579004, 5329900)  # 4 m wide, between pixel centres: no pixel
+    fields = gpd.GeoDataFrame({"instance": [1, 2, 3]}, geometry=[hidden, cover, sliver], crs=32633).to_crs(4326)
+    chips = build_chips(fields, 2, 0.0)
+    assert chips["field_count"].tolist() == [1]
+    assert abs(chips["coverage"].iloc[0] - 450 * 450 / 4e6 * 100) < 1e-3
