@@ -107,6 +107,7 @@ def materialize_dataset(
     redo: Iterable[str] = (),
     after: Iterable[dg.AssetKey] = (),
     chips_per_run: int | None = None,
+    processes: int | None = None,
     reselect: bool = True,
     echo: Callable[[str], None] = print,
     progress: runner.Progress | None = None,
@@ -119,6 +120,7 @@ def materialize_dataset(
     ``stages``: default, what the dataset's options files turn on. ``redo``: stages whose assets are
     done again for every chip-year (their options changed). ``progress``: told about the chip-year runs
     (default: one ``echo`` line per run). Chip partitions that are not in the chip table are left out.
+    ``processes``: runs at a time, each in a worker process (default: one per core, at most four).
 
     Ctrl-C (from the main thread) stops it between chip-years: the summary is marked interrupted,
     with the chip-years still needing work read from the instance; re-selection and checks are left
@@ -126,8 +128,10 @@ def materialize_dataset(
     import os
 
     from ftw_assets.definitions import build_defs
+    from ftw_assets.parallel import DEFAULT_PROCESSES
 
     output_dir = Path(output_dir).resolve()
+    processes = processes or DEFAULT_PROCESSES
     os.environ["FTW_OUTPUT_DIR"] = str(output_dir)  # anything that builds the definitions again sees this dataset
     stages = stages or Stages.of(output_dir)
     keys = chain(stages)
@@ -140,13 +144,13 @@ def materialize_dataset(
             redo=tuple(k for k in keys if STAGE_OF[k] in set(redo)),
             closure=_closure(keys), checks=() if loop else checks,
             batch=chips_per_run or CHIPS_PER_RUN, echo=echo, after=list(after),
-            chip_table=layout.chips_parquet, progress=progress,
+            chip_table=layout.chips_parquet, progress=progress, processes=processes,
         )
         if loop and not summary.failed and not runner.stopped():
             from ftw_assets.core.scenes.refinement import RefinementSettings
 
             max_attempts = RefinementSettings.load(output_dir).max_attempts
-            summary.runs += reselect_runs(output_dir, stages, max_attempts, echo, progress)
+            summary.runs += reselect_runs(output_dir, stages, max_attempts, echo, progress, processes)
         # The checks scan what re-selection left (it replaces rejected, e.g. blank, images).
         if loop and checks and not runner.stopped():
             summary.runs.append(runner.run_checks(defs, instance, checks, echo))
@@ -184,7 +188,7 @@ def refinement_events(instance: dg.DagsterInstance, after: int) -> tuple[list[tu
 
 def reselect_runs(output_dir: Path, stages: Stages, max_attempts: int,
                   echo: Callable[[str], None] = print,
-                  progress: runner.Progress | None = None) -> list[runner.RunOutcome]:
+                  progress: runner.Progress | None = None, processes: int = 1) -> list[runner.RunOutcome]:
     """The re-selection sensor's loop, in-process: select again for the chip-years whose latest
     refinement rejected a scene, until none is left or attempts are used up; stops at the first
     failed round or at Ctrl-C. Read from the state, not from new events, so a rerun after a crash or an
@@ -202,7 +206,7 @@ def reselect_runs(output_dir: Path, stages: Stages, max_attempts: int,
         echo(f"selecting again for {len(targets)} chip-year(s) whose scene was rejected: {', '.join(targets[:10])}")
         plan = reselection_plan(instance, [ChipYear.parse(t) for t in targets], stages)
         outcomes += runner.execute_plan(defs, instance, plan, echo, tags={TRIGGER_TAG: RESELECT_TRIGGER},
-                                        progress=progress)
+                                        progress=progress, processes=processes)
         if any(not o.success for o in outcomes):
             break
     return outcomes

@@ -56,6 +56,7 @@ event_log_storage:
   config:
     base_dir: {base_dir}
 """
+WORKER_TAG = "ftw/worker"  # on each run: the host and process that ran it
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -258,16 +259,21 @@ def plan_runs(
     return runs
 
 
-def _own_instance(func):
-    """Run with Dagster's current defs-state storage set to this instance's: a sensor or schedule
-    context built earlier in the same process may have left one whose instance is gone."""
-    import functools
-
+def own_defs_state(instance: dg.DagsterInstance):
+    """Dagster's current defs-state storage set to this instance's: a sensor or schedule context built
+    earlier in the same process may have left one whose instance is gone."""
     from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    return set_defs_state_storage(instance.defs_state_storage)
+
+
+def _own_instance(func):
+    """Run ``func(defs, instance, ...)`` under :func:`own_defs_state`."""
+    import functools
 
     @functools.wraps(func)
     def wrapper(defs, instance, *args, **kwargs):
-        with set_defs_state_storage(instance.defs_state_storage):
+        with own_defs_state(instance):
             return func(defs, instance, *args, **kwargs)
 
     return wrapper
@@ -287,12 +293,15 @@ def materialize_missing(
     closure: dict[dg.AssetKey, list[dg.AssetKey]] | None = None,
     chip_table: Path | None = None,
     progress: Progress | None = None,
+    processes: int = 1,
 ) -> Summary:
     """The unpartitioned setup assets not yet materialized, then the missing chip-years of ``partitioned``
     in batched runs (only over the chips of ``chip_table`` when given; the others are named and left
     out), then ``after`` and the ``checks``. ``progress`` (default: one ``echo`` line per run) is told
-    about the chip-year runs. Once :data:`~ftw_assets.batch.STOP` is set (Ctrl-C) nothing more starts
-    and the summary is marked interrupted."""
+    about the chip-year runs. ``processes`` > 1: the runs go to that many worker processes
+    (:mod:`ftw_assets.parallel`; ``defs`` must then be the dataset's own, ``build_defs``), with runs
+    sized to divide evenly over them. Once :data:`~ftw_assets.batch.STOP` is set (Ctrl-C) nothing more
+    starts and the summary is marked interrupted."""
     summary = Summary()
     removed = sweep_temp_files(Path(instance.root_directory).parent)  # the dataset folder holds dagster_home
     if removed:
@@ -305,7 +314,7 @@ def materialize_missing(
         if STOP.is_set():
             summary.interrupted = True
             return summary
-        outcome = _execute(global_job, instance, [key], None, None, 0)
+        outcome = execute_run(global_job, instance, [key], None, None, 0)
         summary.runs.append(outcome)
         echo(_line(outcome, len(summary.runs)))
         if not outcome.success:
@@ -321,22 +330,27 @@ def materialize_missing(
             echo(unknown_chips_message(unknown, chip_table))
     # ``redo``: assets whose every partition is done again (e.g. selection with changed options).
     done = {a: set() if a in redo else set(map(str, instance.get_materialized_partitions(a))) for a in partitioned}
-    plan = plan_runs(chips, years, partitioned, done, batch, closure, only=None if known is None else set(known))
+    only = None if known is None else set(known)
+    plan = plan_runs(chips, years, partitioned, done, batch, closure, only=only)
     total = sum(n for *_, n in plan)
+    if processes > 1 and len(plan) > 1:
+        from ftw_assets.parallel import balanced_batch
+
+        plan = plan_runs(chips, years, partitioned, done, balanced_batch(total, batch, processes), closure, only=only)
     echo(f"{len(chips if known is None else known)} chips x {len(years)} year(s): {total} chip-years need work, "
          f"in {len(plan)} run(s)")
-    summary.runs += _run_plan(global_job, instance, plan, progress or Lines(echo))
+    summary.runs += _run_plan(global_job, instance, plan, progress or Lines(echo), processes=processes)
     for kind, n in sorted((RETRIES - retries_before).items()):
         echo(f"HTTP retries ({kind}): {n}")
     if STOP.is_set():  # the reports and checks after the runs would describe a dataset half done
         summary.interrupted = True
         return summary
     for key in after:  # unpartitioned reports over the whole dataset, refreshed on every call
-        outcome = _execute(global_job, instance, [key], None, None, 0)
+        outcome = execute_run(global_job, instance, [key], None, None, 0)
         summary.runs.append(outcome)
         echo(_line(outcome, key.to_user_string()))
     if checks:  # the asset checks scan the whole dataset once, after the partitioned runs
-        outcome = _execute(global_job, instance, [], None, None, 0, checks=set(checks))
+        outcome = execute_run(global_job, instance, [], None, None, 0, checks=set(checks))
         summary.runs.append(outcome)
         echo(_line(outcome, "checks"))
     return summary
@@ -344,20 +358,27 @@ def materialize_missing(
 
 @_own_instance
 def execute_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan, echo: Callable[[str], None] = print,
-                 tags: dict | None = None, progress: Progress | None = None) -> list[RunOutcome]:
-    """Run planned ranges (from :func:`plan_runs`) in-process, in order; ``progress`` as in
-    :func:`materialize_missing`."""
-    return _run_plan(defs.resolve_implicit_global_asset_job_def(), instance, plan, progress or Lines(echo), tags)
+                 tags: dict | None = None, progress: Progress | None = None, processes: int = 1) -> list[RunOutcome]:
+    """Run planned ranges (from :func:`plan_runs`) in-process, in order (or on ``processes`` worker
+    processes, as in :func:`materialize_missing`); ``progress`` as there."""
+    return _run_plan(defs.resolve_implicit_global_asset_job_def(), instance, plan, progress or Lines(echo), tags,
+                     processes)
 
 
-def _run_plan(job, instance, plan: list[PlannedRun], progress: Progress, tags: dict | None = None) -> list[RunOutcome]:
+def _run_plan(job, instance, plan: list[PlannedRun], progress: Progress, tags: dict | None = None,
+              processes: int = 1) -> list[RunOutcome]:
+    if processes > 1 and len(plan) > 1:
+        from ftw_assets.parallel import run_in_processes
+
+        plan = [PlannedRun(*run) for run in plan]
+        return run_in_processes(Path(instance.root_directory).parent, plan, processes, progress, tags, STOP, _line)
     outcomes = []
     progress.start(sum(n for *_, n in plan), len(plan))  # plain (assets, first, last, n) tuples too
     try:
         for i, (assets, first, last, n) in enumerate(plan, start=1):
             if STOP.is_set():
                 break
-            outcome = _execute(job, instance, assets, first, last, n, extra_tags=tags)
+            outcome = execute_run(job, instance, assets, first, last, n, extra_tags=tags)
             outcomes.append(outcome)
             progress.finished(outcome, _line(outcome, f"{i}/{len(plan)}"))
     finally:
@@ -369,7 +390,7 @@ def _run_plan(job, instance, plan: list[PlannedRun], progress: Progress, tags: d
 def run_checks(defs: dg.Definitions, instance: dg.DagsterInstance, checks: tuple[dg.AssetCheckKey, ...],
                echo: Callable[[str], None] = print) -> RunOutcome:
     """The asset checks alone, once over the whole dataset (after runs made outside materialize_missing)."""
-    outcome = _execute(defs.resolve_implicit_global_asset_job_def(), instance, [], None, None, 0, checks=set(checks))
+    outcome = execute_run(defs.resolve_implicit_global_asset_job_def(), instance, [], None, None, 0, checks=set(checks))
     echo(_line(outcome, "checks"))
     return outcome
 
@@ -440,14 +461,18 @@ def _off_main_thread(fn):
     return box["value"]
 
 
-def _execute(job, instance, assets, first, last, n, checks: set | None = None, extra_tags: dict | None = None) -> RunOutcome:
+def execute_run(job, instance, assets, first, last, n, extra_tags: dict | None = None, checks: set | None = None
+                ) -> RunOutcome:
+    """One run of ``job``'s ``assets`` over the partition range ``first``..``last`` (``n`` chip-years;
+    no range for unpartitioned assets), or of the asset ``checks`` alone, in this process."""
     tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last} if first else {}
     start = time.monotonic()
     # Asset runs carry no checks (they scan the whole dataset, unpartitioned); check runs carry no assets.
     subset = job.get_subset(asset_selection=set(assets), asset_check_selection=checks or set())
     subset = subset.with_logger_defs({**subset.loggers, "console": ftwd_console_logger})
     result = _off_main_thread(lambda: subset.execute_in_process(
-        instance=instance, tags={**tags, **(extra_tags or {}), "ftw/launched_by": "ftwd"}, run_config=QUIET,
+        instance=instance, tags={**tags, **(extra_tags or {}), "ftw/launched_by": "ftwd", WORKER_TAG: worker_name()},
+        run_config=QUIET,
         raise_on_error=False,
         # Recorded in the run, so the UI's runs list shows the target as for its own runs.
         asset_selection=list(assets) or None,
@@ -467,6 +492,13 @@ def _execute(job, instance, assets, first, last, n, checks: set | None = None, e
     names = [a.to_user_string() for a in assets] + [c.name for c in sorted(checks or [], key=str)]
     return RunOutcome(names, first or "", last or "", n, result.success and not errors,
                       time.monotonic() - start, errors, interrupted=interrupted)
+
+
+def worker_name() -> str:
+    """``host:pid`` of this process, as runs record it (:data:`WORKER_TAG`)."""
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def check_failures(metadata: dict) -> str:

@@ -44,8 +44,8 @@ GRID = "ftw_assets.core.geometry.grid"
 @opt.image_options(prefix="With --download-images: ")
 @opt.refine_cloud
 @opt.selection_options
-def create_dataset(fields, output_dir, chips_per_run, inventory, select_images, download_images, refine_cloud,
-                   **options) -> None:
+def create_dataset(fields, output_dir, chips_per_run, processes, inventory, select_images, download_images,
+                   refine_cloud, **options) -> None:
     """Chip grid, masks and STAC catalog for FIELDS (any vector file with field polygons) in OUTPUT_DIR;
     with --select-images also the planting and harvest scenes, with --download-images also their images,
     checked for cloud on each chip's own pixels and selected again where cloudy or blank (cloud
@@ -94,7 +94,7 @@ def create_dataset(fields, output_dir, chips_per_run, inventory, select_images, 
 
     summary = pipeline.materialize_dataset(
         output_dir, redo=[SELECT] * redo + [DOWNLOAD] * redo_images + [REFINE] * redo_refine,
-        after=[scene_inventory.key] * inventory, chips_per_run=chips_per_run, echo=click.echo,
+        after=[scene_inventory.key] * inventory, chips_per_run=chips_per_run, processes=processes, echo=click.echo,
         progress=run_progress())
     layout = Layout(output_dir, settings.name)
     print_summary(summary, layout)
@@ -155,7 +155,7 @@ def demo(ctx, output_dir, fields_path, archive_dir) -> None:
 @click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("year", type=int)
 @opt.chips_per_run
-def add_year(output_dir, year, chips_per_run) -> None:
+def add_year(output_dir, year, chips_per_run, processes) -> None:
     """Add YEAR to every chip of the dataset and build what the dataset is configured for (masks and
     catalog; scenes, images and cloud refinement with re-selection when their options files exist) for
     the new chip-years."""
@@ -174,8 +174,8 @@ def add_year(output_dir, year, chips_per_run) -> None:
     if str(year) not in instance.get_dynamic_partitions(YEARS):
         instance.add_dynamic_partitions(YEARS, [str(year)])
         click.echo(f"added {year}: every chip now has a {year} partition")
-    summary = pipeline.materialize_dataset(output_dir, chips_per_run=chips_per_run, echo=click.echo,
-                                           progress=run_progress())
+    summary = pipeline.materialize_dataset(output_dir, chips_per_run=chips_per_run, processes=processes,
+                                           echo=click.echo, progress=run_progress())
     print_summary(summary, layout)
     if summary.interrupted or summary.failed:  # 130: stopped by Ctrl-C (SIGINT), as a shell reports it
         sys.exit(130 if summary.interrupted else 1)

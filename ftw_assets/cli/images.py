@@ -19,7 +19,7 @@ from ftw_assets.cli.progress import run_progress
 @opt.refine_cloud
 @opt.chips_per_run
 @opt.output_report
-def download_images(catalog, refine_cloud, chips_per_run, output_report, **options) -> None:
+def download_images(catalog, refine_cloud, chips_per_run, processes, output_report, **options) -> None:
     """Write each selected scene's image of each chip as a COG on the chip's mask grid, with a thumbnail.
 
     CATALOG is a dataset folder whose scenes were selected (select-images). Each scene's bands are
@@ -43,7 +43,8 @@ def download_images(catalog, refine_cloud, chips_per_run, output_report, **optio
     refine = refine_cloud is not False
     redo_refine = opt.store_refinement(output_dir, refine)
     summary = pipeline.materialize_dataset(output_dir, redo=[DOWNLOAD] * redo + [REFINE] * redo_refine,
-                                           chips_per_run=chips_per_run, echo=click.echo, progress=run_progress())
+                                           chips_per_run=chips_per_run, processes=processes, echo=click.echo,
+                                           progress=run_progress())
     layout = Layout(output_dir, settings.name)
     print_summary(summary, layout)
     print_download_report(layout, output_report)
@@ -62,7 +63,7 @@ def download_images(catalog, refine_cloud, chips_per_run, output_report, **optio
               help="Select again, as the sensor does, for the chip-years whose scene was rejected.")
 @opt.chips_per_run
 @opt.output_report
-def refine_cloud_cover(catalog, reselect, chips_per_run, output_report, **options) -> None:
+def refine_cloud_cover(catalog, reselect, chips_per_run, processes, output_report, **options) -> None:
     """Measure cloud on each chip's own pixels of its selected scenes; reject scenes above the threshold.
 
     Prints and writes (NAME-chips/refinement_report.json) the measured cover, the threshold and the
@@ -80,8 +81,8 @@ def refine_cloud_cover(catalog, reselect, chips_per_run, output_report, **option
     refine = opt.settings_from(RefinementSettings, options)
     require_selection(output_dir, "refine-cloud-cover")
     refine.save(output_dir)
-    summary = pipeline.materialize_dataset(output_dir, redo=[REFINE], chips_per_run=chips_per_run, reselect=reselect,
-                                           echo=click.echo, progress=run_progress())
+    summary = pipeline.materialize_dataset(output_dir, redo=[REFINE], chips_per_run=chips_per_run, processes=processes,
+                                           reselect=reselect, echo=click.echo, progress=run_progress())
     layout = Layout(output_dir, settings.name)
     print_summary(summary, layout)
     print_refinement_report(layout, output_report)

@@ -150,9 +150,18 @@ def apply(func: Callable, decorators: list[Callable]) -> Callable:
     return func
 
 
-chips_per_run = deferred(lambda: click.Option(
+_chips_per_run = deferred(lambda: click.Option(
     ["--chips-per-run"], type=click.IntRange(min=1), default=None,
     help=Lazy("ftw_assets.partitions", "CHIPS_PER_RUN", "Chip-years per Dagster run (default {}).").get()))
+_processes = click.option(
+    "--processes", type=click.IntRange(min=1), default=None,
+    help="Runs at a time, each in its own process on this machine (default: one per core, at most 4; "
+         "1 runs everything in this process). With more than one, runs are sized to divide evenly.")
+
+
+def chips_per_run(func: Callable) -> Callable:
+    """``--chips-per-run`` and ``--processes``: how the chip-years are cut into runs and how many run at once."""
+    return _chips_per_run(_processes(func))
 output_report = click.option("--output-report", type=click.Path(dir_okay=False, path_type=Path), default=None,
                              help="Also write the report (JSON) here.")
 refine_cloud = click.option(

@@ -24,7 +24,7 @@ from ftw_assets.cli.progress import run_progress
 @opt.selection_options
 @click.option("--resume", is_flag=True,
               help="Only chip-years without a selection (the default unless the options changed).")
-def select_images(catalog, stac_host, collection, chips_per_run, resume, **options) -> None:
+def select_images(catalog, stac_host, collection, chips_per_run, processes, resume, **options) -> None:
     """Pick each chip-year's planting and harvest Sentinel-2 scenes by crop calendar, as STAC child items.
 
     CATALOG is a dataset folder made by create-dataset (or its NAME-chips catalog folder). Prints and
@@ -46,7 +46,7 @@ def select_images(catalog, stac_host, collection, chips_per_run, resume, **optio
     from ftw_assets.core.dataset.stages import SELECT
 
     summary = pipeline.materialize_dataset(output_dir, redo=[SELECT] * redo, chips_per_run=chips_per_run,
-                                           echo=click.echo, progress=run_progress())
+                                           processes=processes, echo=click.echo, progress=run_progress())
     layout = Layout(output_dir, settings.name)
     print_summary(summary, layout)
     print_selection_report(layout)

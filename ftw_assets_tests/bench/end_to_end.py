@@ -5,17 +5,18 @@ demo calendar excerpt, the archive's items served from the counting Range server
 builds per code version, each into a new folder in its own process: masks only (grid, masks,
 catalog), then with images (calendar, selection, images, cloud refinement, catalog, checks). The
 baseline is the commit before the Dagster bookkeeping work (``BASELINE``), checked out with
-``git worktree`` and imported ahead of this checkout.
+``git worktree`` and imported ahead of this checkout; this checkout runs with ``--processes 1`` and
+with its default (one process per core). Peak RSS is the largest sum over ftwd and its worker
+processes, sampled every 0.1 s.
 
-Then the same with-images build of this checkout under cProfile, its time split by where it is spent.
+Then the same with-images build of this checkout under py-spy (every thread of every process, CPU
+samples only), its samples split by the file of the innermost frame.
 """
 
 from __future__ import annotations
 
-import cProfile
 import json
 import os
-import pstats
 import shutil
 import subprocess
 import sys
@@ -52,27 +53,45 @@ def fields(path: Path) -> Path:
 
 
 def build(code: Path | None, args: list[str], out: Path, profile: Path | None = None) -> dict:
-    """One ``ftwd create-dataset`` in its own process (``code``: a checkout imported first)."""
+    """One ``ftwd create-dataset`` in its own process (``code``: a checkout imported first); ``profile``:
+    py-spy's raw samples of it and its worker processes go there."""
     shutil.rmtree(out, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": str(code)} if code else dict(os.environ)
-    run = ["-m", "cProfile", "-o", str(profile), "-m", "ftw_assets.cli"] if profile else ["-m", "ftw_assets.cli"]
+    run = [sys.executable, "-m", "ftw_assets.cli", "create-dataset", *args, str(out)]
+    if profile:
+        run = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--format", "raw",
+               "--rate", "50", "--output", str(profile), "--", *run]
     start = time.perf_counter()
     # Started outside the repository: ``python -m`` puts the working directory first on sys.path,
     # ahead of PYTHONPATH, which would run this checkout as the baseline.
     log = out.parent / "create-dataset.log"
     with open(log, "w") as sink:
-        proc = subprocess.Popen([sys.executable, *run, "create-dataset", *args, str(out)], env=env, stdout=sink,
-                                stderr=subprocess.STDOUT, cwd=out.parent)
-        _, status, usage = os.wait4(proc.pid, 0)  # this process's own peak RSS, not the bench's
+        proc = subprocess.Popen(run, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=out.parent)
+        peak = _peak_tree_rss(proc)
     seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
+    if proc.returncode != 0:
         raise SystemExit(f"create-dataset failed ({code or 'this checkout'}):\n{log.read_text()[-3000:]}")
     pooled = "PooledSqliteEventLogStorage" in (out / "dagster_home" / "dagster.yaml").read_text()
     assert pooled == (code is None), f"{out}: built by the wrong code version"
     chips = json.loads((out / "dataset.json").read_text()).get("chip_count") or _chip_count(out)
     return {"seconds": round(seconds, 1), "chip_years": chips, "chip_years_per_s": round(chips / seconds, 2),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024),
+            "peak_rss_mb": round(peak / 2**20),
             "event_db_kb_per_chip_year": round(_size(out / "dagster_home" / "history") / 1024 / chips, 1)}
+
+
+def _peak_tree_rss(proc: subprocess.Popen) -> int:
+    """The largest sum of resident memory over ``proc`` and its descendants until it ends."""
+    import psutil
+
+    root, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:  # a worker ended between listing and reading
+            pass
+        time.sleep(0.1)
+    return peak
 
 
 def _chip_count(out: Path) -> int:
@@ -86,17 +105,22 @@ def _size(folder: Path) -> int:
 
 
 def breakdown(profile: Path) -> dict[str, float]:
-    """Own time (tottime) of every function, summed by category; shares of the total. Work on the
-    chip-year threads shows as the main thread's waiting for them."""
-    stats = pstats.Stats(str(profile)).stats
+    """py-spy's CPU samples (all threads, all processes) summed by the category of their innermost
+    frame that is not the standard library; shares of all samples."""
     sums: dict[str, float] = {}
-    for (filename, _, function), (_, _, tottime, _, _) in stats.items():
-        if filename == "~" and "acquire" in function:  # cProfile sees the main thread only
-            name = "waiting on the chip-year threads (masks, images, items) and image checks"
-        else:
-            name = next((label for label, parts in CATEGORIES if any(p in filename for p in parts)), "other")
-        sums[name] = sums.get(name, 0.0) + tottime
-    total = sum(sums.values())
+    for line in profile.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        name = "other"
+        for frame in reversed(frames):
+            if "/lib/python3" in frame and "site-packages" not in frame:
+                continue  # the standard library: charged to its caller
+            name = next((label for label, parts in CATEGORIES if any(p in frame for p in parts)), "other")
+            break
+        sums[name] = sums.get(name, 0) + int(count)
+    total = sum(sums.values()) or 1
     return {k: round(100 * v / total, 1) for k, v in sorted(sums.items(), key=lambda kv: -kv[1])}
 
 
@@ -116,23 +140,27 @@ def main() -> None:
         common = [str(field_file), "--name", "bench", "--year", "2024", "--stac-host", str(served),
                   "--crop-calendar-dir", str(calendar)]
         rows = {}
+        versions = (("baseline", baseline, []), ("1 process", None, ["--processes", "1"]), ("default", None, []))
         for label, extra in (("masks only", []), ("with images", ["--download-images"])):
-            for code_label, code in (("baseline", baseline), ("this checkout", None)):
-                rows[(label, code_label)] = build(code, common + extra, work / "out")
+            for code_label, code, options in versions:
+                rows[(label, code_label)] = build(code, common + extra + options, work / "out")
                 print(f"{label:12} {code_label:14} {rows[(label, code_label)]}", flush=True)
-        profile = work / "with-images.prof"
+        profile = work / "with-images.pyspy.txt"
         build(None, common + ["--download-images"], work / "out", profile=profile)
         shares = breakdown(profile)
     finally:
         server.stop()
-    print("\n| build | baseline chip-years/s | this checkout chip-years/s | speed-up | event db KB / chip-year "
-          "(baseline, now) | peak RSS MB (baseline, now) |\n| --- | --- | --- | --- | --- | --- |")
+    print(f"\n| build | chip-years/s: baseline {BASELINE} / 1 process / default ({os.cpu_count()} cores) | speed-up "
+          "(default vs baseline, vs 1 process) | event db KB / chip-year (baseline, now) | peak RSS MB, all "
+          "processes (baseline / 1 process / default) |\n| --- | --- | --- | --- | --- |")
     for label in ("masks only", "with images"):
-        b, n = rows[(label, "baseline")], rows[(label, "this checkout")]
-        print(f"| {label} ({n['chip_years']} chip-years) | {b['chip_years_per_s']} | {n['chip_years_per_s']} | "
-              f"{n['chip_years_per_s'] / b['chip_years_per_s']:.1f}x | {b['event_db_kb_per_chip_year']}, "
-              f"{n['event_db_kb_per_chip_year']} | {b['peak_rss_mb']}, {n['peak_rss_mb']} |")
-    print("\nwhere the with-images build's time goes (cProfile own time):")
+        b, one, n = rows[(label, "baseline")], rows[(label, "1 process")], rows[(label, "default")]
+        print(f"| {label} ({n['chip_years']} chip-years) | {b['chip_years_per_s']} / {one['chip_years_per_s']} / "
+              f"{n['chip_years_per_s']} | {n['chip_years_per_s'] / b['chip_years_per_s']:.1f}x, "
+              f"{n['chip_years_per_s'] / one['chip_years_per_s']:.2f}x | {b['event_db_kb_per_chip_year']}, "
+              f"{n['event_db_kb_per_chip_year']} | {b['peak_rss_mb']} / {one['peak_rss_mb']} / {n['peak_rss_mb']} |")
+    print("\nwhere the with-images build's CPU goes (py-spy samples of every thread and process, by innermost "
+          "frame outside the standard library):")
     for name, share in shares.items():
         print(f"  {name}: {share} %")
     (work / "e2e.json").write_text(json.dumps({"rows": {f"{a} / {b}": v for (a, b), v in rows.items()},

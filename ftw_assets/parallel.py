@@ -1,0 +1,177 @@
+"""Planned runs on several processes of this machine, so that ``ftwd`` uses every core.
+
+A run stays one in-process Dagster execution (its block cache serves its chips); what runs in
+parallel is whole runs, each in a worker process that loads the definitions and opens the dataset's
+instance once and then executes runs as they are handed out. All workers write to the same instance
+(SQLite in WAL mode, one run shard each) and the same dataset folder (files written atomically; the
+catalog and the reports under their file locks; DuckDB opened per statement group with retries).
+
+Ctrl-C in the parent (or a SIGINT to the process group) stops every worker between chip-years, as in
+a single process: nothing new starts, what is in flight finishes and is recorded. A worker that dies
+(killed, out of memory) breaks the pool: its run is marked failed in the instance, and the runs not
+finished go to a fresh pool once (:data:`POOL_RESTARTS`); a run lost again is reported failed, named
+with its chip range.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from math import ceil
+from pathlib import Path
+
+# One process per core, at most four: each holds its own Dagster, GDAL cache and block cache.
+DEFAULT_PROCESSES = max(1, min(4, os.cpu_count() or 1))
+
+_worker: dict = {}  # in a worker process: its definitions' job and the instance
+
+
+def balanced_batch(chip_years: int, batch: int, processes: int) -> int:
+    """Chip-years per run so that the runs divide evenly over ``processes``: as many runs as ``batch``
+    gives, rounded up to a multiple of ``processes`` (420 chip-years, 100 per run, 2 processes: 6 runs
+    of 70, not 5 runs that leave one process idle for the last)."""
+    if processes <= 1 or chip_years <= 0:
+        return batch
+    runs = ceil(ceil(chip_years / batch) / processes) * processes
+    return max(1, ceil(chip_years / runs))
+
+
+# A worker that dies takes the pool with it (every run in flight or not yet handed out is lost): those
+# runs go to a fresh pool, this many times, before they are reported failed.
+POOL_RESTARTS = 1
+
+
+def run_in_processes(output_dir: Path, plan: list, processes: int, progress, tags: dict | None, stop: threading.Event,
+                     line) -> list:
+    """Execute ``plan`` (runner.PlannedRun) on ``processes`` worker processes; ``progress`` is told of
+    each run as it finishes (in finishing order); outcomes come back in plan order."""
+    from ftw_assets import runner
+
+    outcomes: dict[int, runner.RunOutcome] = {}
+    progress.start(sum(p.count for p in plan), len(plan))
+    todo = list(range(len(plan)))
+    try:
+        for attempt in range(POOL_RESTARTS + 1):
+            lost = _pool(output_dir, plan, todo, processes, tags, stop, outcomes,
+                         lambda o: progress.finished(o, line(o, f"{len(outcomes)}/{len(plan)}")))
+            if not lost:
+                break
+            _fail_orphaned_runs(runner.open_instance(runner.dataset_layout(Path(output_dir))))
+            todo = [i for i, _ in lost]
+            if attempt == POOL_RESTARTS or stop.is_set():
+                for i, err in lost:
+                    outcomes[i] = _lost(plan[i], err)
+                    progress.finished(outcomes[i], line(outcomes[i], f"{len(outcomes)}/{len(plan)}"))
+    finally:
+        progress.close()
+    return [outcomes[i] for i in sorted(outcomes)]
+
+
+def _pool(output_dir, plan, todo: list[int], processes: int, tags, stop, outcomes: dict, finished) -> list:
+    """``plan[i]`` for each i of ``todo`` on a new pool; the runs lost to a worker's death come back."""
+    from ftw_assets.core.raster.windows import RETRIES
+
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or open SQLite handles inherited
+    lost, done = [], threading.Event()
+    try:
+        with ProcessPoolExecutor(max_workers=min(processes, len(todo)), mp_context=context,
+                                 initializer=_start_worker, initargs=(str(output_dir),)) as pool:
+            threading.Thread(target=_relay_stop, args=(stop, done, pool), daemon=True).start()
+            pending = {pool.submit(_execute_run, [a.to_user_string() for a in plan[i].assets], plan[i].first,
+                                   plan[i].last, plan[i].count, tags): i for i in todo}
+            while pending:
+                ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in ready:
+                    i = pending.pop(future)
+                    try:
+                        outcome, retries = future.result()
+                    except BrokenProcessPool as err:  # a worker died: this run was in flight or not handed out
+                        lost.append((i, err))
+                        continue
+                    if outcome is None:  # not started: Ctrl-C came first
+                        continue
+                    RETRIES.update(retries)
+                    outcomes[i] = outcome
+                    finished(outcome)
+    finally:
+        done.set()  # ends the relay
+    return lost
+
+
+def _fail_orphaned_runs(instance) -> None:
+    """Runs of this dataset left STARTED by a worker that died are marked failed, so that the UI and the
+    partition status do not show them in progress for ever."""
+    import dagster as dg
+    import psutil
+
+    from ftw_assets.runner import WORKER_TAG
+
+    host = socket.gethostname()
+    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED],
+                                                         tags={"ftw/launched_by": "ftwd"})):
+        run = record.dagster_run
+        where, _, pid = run.tags.get(WORKER_TAG, "").rpartition(":")
+        if where == host and pid.isdigit() and not psutil.pid_exists(int(pid)):
+            instance.report_run_failed(run, f"its worker process ({pid}) died")
+
+
+def _relay_stop(stop: threading.Event, done: threading.Event, pool: ProcessPoolExecutor) -> None:
+    """Hands the parent's Ctrl-C on to the workers, as SIGUSR1 (a SIGINT sent to the parent alone reaches
+    no worker; one sent to the whole process group reaches them too, and must not count twice)."""
+    while not done.is_set():
+        if stop.wait(0.2):
+            for pid in list(getattr(pool, "_processes", None) or {}):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGUSR1)
+            return
+
+
+def _lost(run, err: BaseException):
+    from ftw_assets import runner
+
+    what = f"{run.count} chip-years {run.first} .. {run.last}"
+    return runner.RunOutcome([a.to_user_string() for a in run.assets], run.first, run.last, run.count, False, 0.0,
+                             [f"the worker process running {what} died ({err or 'killed'}); run ftwd again to "
+                              "redo what it left"])
+
+
+def _start_worker(output_dir: str) -> None:
+    from ftw_assets import runner
+    from ftw_assets.batch import STOP
+    from ftw_assets.definitions import build_defs
+
+    os.environ["FTW_OUTPUT_DIR"] = output_dir
+
+    def on_sigint(signum, frame):  # as runner.stop_on_ctrl_c: the first stops between chip-years
+        if STOP.is_set():
+            raise KeyboardInterrupt
+        STOP.set()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    signal.signal(signal.SIGUSR1, lambda signum, frame: STOP.set())  # the parent's stop (_relay_stop)
+    defs = build_defs(Path(output_dir))
+    _worker["job"] = defs.resolve_implicit_global_asset_job_def()
+    _worker["instance"] = runner.open_instance(runner.dataset_layout(Path(output_dir)))
+
+
+def _execute_run(assets: list[str], first: str, last: str, count: int, tags: dict | None):
+    """One planned run in this worker; None when Ctrl-C came before it started."""
+    import dagster as dg
+
+    from ftw_assets import runner
+    from ftw_assets.batch import STOP
+    from ftw_assets.core.raster.windows import RETRIES
+
+    if STOP.is_set():
+        return None, {}
+    before = RETRIES.copy()
+    keys = [dg.AssetKey.from_user_string(a) for a in assets]
+    with runner.own_defs_state(_worker["instance"]):
+        outcome = runner.execute_run(_worker["job"], _worker["instance"], keys, first, last, count, tags)
+    return outcome, dict(RETRIES - before)
