@@ -10,6 +10,11 @@
   keys, ``raster:bands``, ``proj:*``, ``grid:code``, ``s2:*``), with hrefs relative to the folder;
 - ``archive.json``: the spec it was built from; a folder with a matching spec is reused.
 
+``ArchiveSpec.sensors`` adds other collections over the same area (Sentinel-1 RTC, Landsat C2 L2,
+Copernicus DEM, ESA WorldCover): each is written by :mod:`ftw_assets.demo.sensors` into its own folder
+with its own built-marker and ``{collection}.parquet`` beside the Sentinel-2 one, so it can be added
+to an existing archive; the Sentinel-2 output and ``archive.json`` do not depend on ``sensors``.
+
 :meth:`ArchiveSpec.describe` says which area (lon/lat bbox, MGRS tile) and dates an archive covers
 without building it; :func:`ensure_archive` announces a generation before it starts.
 
@@ -44,6 +49,8 @@ from ftw_assets.demo.landscape import (
 )
 
 COLLECTION = "sentinel-2-c1-l2a"
+# Every collection the archive can hold; the others are written by ftw_assets.demo.sensors.
+ALL_SENSORS = (COLLECTION, "sentinel-1-rtc", "landsat-c2-l2", "cop-dem-glo-30", "esa-worldcover")
 TILE = "33UWP"
 TILE_EPSG = 32633
 TILE_ORIGIN = (499980.0, 5400000.0)  # upper-left corner of tile 33UWP on the Sentinel-2 tiling grid
@@ -105,6 +112,15 @@ class ArchiveSpec:
     years: tuple[int, ...] = (2021, 2024)
     seed: int = 42
     version: int = 2  # bump when the generator's output changes
+    # Collections to generate (ALL_SENSORS lists them); not part of archive.json, so an existing
+    # Sentinel-2 archive stays valid and other sensors are added beside it.
+    sensors: tuple[str, ...] = (COLLECTION,)
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.sensors if c not in ALL_SENSORS]
+        if unknown or not self.sensors:
+            raise ValueError(f"unknown or no sensors {unknown or list(self.sensors)}: "
+                             f"use some of {', '.join(ALL_SENSORS)}")
 
     def grid(self) -> Grid10m:
         x0 = TILE_ORIGIN[0] + self.block_col * BLOCK_10M * 10
@@ -125,13 +141,19 @@ class ArchiveSpec:
         """Where and when the archive has scenes, for messages."""
         w, s, e, n = self.bbox()
         years = ", ".join(str(y) for y in self.years)
+        others = [c for c in self.sensors if c != COLLECTION]
         return (f"MGRS tile {TILE} at lon {w:.3f}..{e:.3f}, lat {s:.3f}..{n:.3f}: {len(plan_scenes(self))} scenes "
-                f"around the planting and harvest dates of {years}")
+                f"around the planting and harvest dates of {years}" + (f", with {', '.join(others)}" if others else ""))
 
     def estimated_mb(self) -> int:
         """About how many MB the archive takes on disk (rounded to 10 MB)."""
         blocks = self.block_cols * self.block_rows
-        return max(10, int(round(len(plan_scenes(self)) * blocks * MB_PER_SCENE_BLOCK, -1)))
+        mb = len(plan_scenes(self)) * blocks * MB_PER_SCENE_BLOCK if COLLECTION in self.sensors else 0.0
+        if any(c != COLLECTION for c in self.sensors):
+            from ftw_assets.demo.sensors import estimated_mb
+
+            mb += estimated_mb(self)
+        return max(10, int(round(mb, -1)))
 
 
 # Disk use in MB (2**20 bytes, as du -h counts) of one scene over one 1024 px block (12 COGs), measured on
@@ -208,8 +230,18 @@ def sky_for(scene: PlannedScene, grid: Grid10m, seed: int) -> SceneSky:
 
 
 def is_built(root: str | Path, spec: ArchiveSpec = ArchiveSpec()) -> bool:
-    """Whether ``root`` holds the archive of ``spec`` (so :func:`build_archive` only reuses it)."""
-    root = Path(root)
+    """Whether ``root`` holds the archive of ``spec`` (so :func:`build_archive` only reuses it): the
+    Sentinel-2 part when ``spec.sensors`` has it, and each other sensor's folder."""
+    others = [c for c in spec.sensors if c != COLLECTION]
+    if others:
+        from ftw_assets.demo.sensors import sensor_built
+
+        if not all(sensor_built(root, spec, c) for c in others):
+            return False
+    return COLLECTION not in spec.sensors or _s2_built(Path(root), spec)
+
+
+def _s2_built(root: Path, spec: ArchiveSpec) -> bool:
     manifest = root / "archive.json"
     return ((root / f"{COLLECTION}.parquet").exists() and manifest.exists()
             and manifest.read_text(encoding="utf-8") == _spec_json(spec))
@@ -228,12 +260,25 @@ def ensure_archive(root: str | Path, spec: ArchiveSpec = ArchiveSpec(),
 
 def build_archive(root: str | Path, spec: ArchiveSpec = ArchiveSpec(), workers: int = 2) -> Path:
     """Generate the archive under ``root`` (reusing it when ``archive.json`` matches ``spec``);
-    return the stac-geoparquet path."""
+    return the Sentinel-2 stac-geoparquet path (with no Sentinel-2 in ``spec.sensors``, the first
+    sensor's). The other sensors' files are ``sensors.sensor_parquet(root, collection)``."""
     root = Path(root)
+    s2 = _build_s2(root, spec, workers) if COLLECTION in spec.sensors else None
+    others = [c for c in spec.sensors if c != COLLECTION]
+    if others:
+        from ftw_assets.demo.sensors import build_sensor
+
+        paths = [build_sensor(root, spec, c, workers) for c in others]
+        return s2 or paths[0]
+    assert s2 is not None
+    return s2
+
+
+def _build_s2(root: Path, spec: ArchiveSpec, workers: int) -> Path:
     parquet = root / f"{COLLECTION}.parquet"
     manifest = root / "archive.json"
     wanted = _spec_json(spec)
-    if is_built(root, spec):
+    if _s2_built(root, spec):
         return parquet
     if (root / COLLECTION).exists():
         shutil.rmtree(root / COLLECTION)  # a different or unfinished archive: start clean
@@ -248,7 +293,9 @@ def build_archive(root: str | Path, spec: ArchiveSpec = ArchiveSpec(), workers: 
 
 
 def _spec_json(spec: ArchiveSpec) -> str:
-    return json.dumps(asdict(spec), sort_keys=True, indent=1)
+    fields = asdict(spec)
+    del fields["sensors"]  # the Sentinel-2 part does not depend on which other sensors are added
+    return json.dumps(fields, sort_keys=True, indent=1)
 
 
 def _write_scene(root: Path, scene: PlannedScene, grid: Grid10m, parcels, seed: int) -> dict[str, Any]:
@@ -277,15 +324,18 @@ def _write_scene(root: Path, scene: PlannedScene, grid: Grid10m, parcels, seed: 
     return _item(scene, grid, assets, valid10, scl20, valid20, offset)
 
 
-def _write_cog(path: Path, data: np.ndarray, transform: Affine, blocksize: int) -> None:
+def _write_cog(path: Path, data: np.ndarray, transform: Affine, blocksize: int, crs: str = f"EPSG:{TILE_EPSG}",
+               nodata: float | None = 0, predictor: int = 2, colormap: dict[int, tuple] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=".tif") as tmp:
         with rasterio.open(
             tmp, "w", driver="COG", width=data.shape[1], height=data.shape[0], count=1, dtype=data.dtype.name,
-            crs=f"EPSG:{TILE_EPSG}", transform=transform, nodata=0, BLOCKSIZE=blocksize, COMPRESS="DEFLATE",
-            PREDICTOR=2, OVERVIEWS="NONE",
+            crs=crs, transform=transform, nodata=nodata, BLOCKSIZE=blocksize, COMPRESS="DEFLATE",
+            PREDICTOR=predictor, OVERVIEWS="NONE",
         ) as dst:
             dst.write(data, 1)
+            if colormap:
+                dst.write_colormap(1, colormap)
 
 
 def _asset(path, root, name, data, transform, res, eo_name, wl, fwhm, title, offset) -> dict[str, Any]:
@@ -362,10 +412,11 @@ def _valid_footprint(grid: Grid10m, valid: np.ndarray) -> shapely.Polygon:
     return shapely.simplify(shapely.union_all(polys), 10.0).intersection(box)
 
 
-def _write_parquet(path: Path, items: list[dict[str, Any]]) -> None:
+def _write_parquet(path: Path, items: list[dict[str, Any]],
+                   key: Callable[[dict[str, Any]], Any] = lambda it: it["properties"]["datetime"]) -> None:
     import stac_geoparquet.arrow as sga
 
-    items = sorted(items, key=lambda it: it["properties"]["datetime"])
+    items = sorted(items, key=key)
     table = sga.parse_stac_items_to_arrow(items)
     with atomic_path(path, suffix=".parquet") as tmp:
         sga.to_parquet(table, tmp)

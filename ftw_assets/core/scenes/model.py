@@ -22,6 +22,7 @@ import shapely
 from shapely.geometry import shape
 
 from ftw_assets.core.errors import InputError
+from ftw_assets.core.sensors.config import S2_ASSET_KEYS, S2_NATIVE_RESOLUTION, S2_NODATA
 
 REFLECTANCE_BANDS = ("blue", "green", "red", "nir", "nir08", "rededge1", "rededge2", "rededge3", "swir16", "swir22")
 CLASS_BANDS = ("scl", "cloud_probability")
@@ -30,15 +31,10 @@ REQUIRED_BANDS = ("blue", "green", "red", "nir", "scl")
 BOA_ADD_OFFSET = 1000  # DN ESA adds from processing baseline 04.00
 OFFSET_BASELINE = (4, 0)
 
-# Asset keys per band, in order of preference; covers EarthSearch c1, the older EarthSearch
-# collections and Planetary Computer.
-ASSET_KEYS: dict[str, tuple[str, ...]] = {
-    "blue": ("blue", "B02"), "green": ("green", "B03"), "red": ("red", "B04"), "nir": ("nir", "B08"),
-    "nir08": ("nir08", "B8A"), "rededge1": ("rededge1", "B05"), "rededge2": ("rededge2", "B06"),
-    "rededge3": ("rededge3", "B07"), "swir16": ("swir16", "B11"), "swir22": ("swir22", "B12"),
-    "scl": ("scl", "SCL"), "cloud_probability": ("cloud", "CLD", "cloud_probability"),
-}
-NATIVE_RES = {"blue": 10, "green": 10, "red": 10, "nir": 10}  # all other bands are 20 m
+# Asset keys per band, in order of preference (EarthSearch c1, the older EarthSearch collections and
+# Planetary Computer), and native resolutions: from the one per-sensor table, ftw_assets.core.sensors.config.
+ASSET_KEYS: dict[str, tuple[str, ...]] = S2_ASSET_KEYS
+NATIVE_RES = S2_NATIVE_RESOLUTION
 
 PROVIDERS = ("earthsearch", "earthsearch-legacy", "planetary-computer", "stac-api", "local")
 LEGACY_EARTHSEARCH_COLLECTIONS = ("sentinel-s2-l2a-cogs", "sentinel-s2-l2a")
@@ -257,7 +253,7 @@ def _band(item: dict[str, Any], name: str, boa_offset: int) -> Band | None:
         offset = float(rb.get("offset", -0.1 if boa_offset else 0.0))
     else:
         scale, offset = float(rb.get("scale", 1.0)), float(rb.get("offset", 0.0))
-    nodata = rb.get("nodata", 0)
+    nodata = rb.get("nodata", S2_NODATA)
     return Band(name, key, str(asset["href"]), resolution, None if nodata is None else float(nodata), scale, offset)
 
 
