@@ -81,7 +81,7 @@ def _pool(output_dir, plan, todo: list[int], processes: int, tags, stop, outcome
     lost, done = [], threading.Event()
     try:
         with ProcessPoolExecutor(max_workers=min(processes, len(todo)), mp_context=context,
-                                 initializer=_start_worker, initargs=(str(output_dir),)) as pool:
+                                 initializer=_start_worker, initargs=(str(output_dir), processes)) as pool:
             threading.Thread(target=_relay_stop, args=(stop, done, pool), daemon=True).start()
             pending = {pool.submit(_execute_run, [a.to_user_string() for a in plan[i].assets], plan[i].first,
                                    plan[i].last, plan[i].count, tags): i for i in todo}
@@ -141,12 +141,14 @@ def _lost(run, err: BaseException):
                               "redo what it left"])
 
 
-def _start_worker(output_dir: str) -> None:
+def _start_worker(output_dir: str, processes: int) -> None:
     from ftw_assets import runner
     from ftw_assets.batch import STOP
+    from ftw_assets.core.raster.windows import share_block_cache
     from ftw_assets.definitions import build_defs
 
     os.environ["FTW_OUTPUT_DIR"] = output_dir
+    share_block_cache(processes)
 
     def on_sigint(signum, frame):  # as runner.stop_on_ctrl_c: the first stops between chip-years
         if STOP.is_set():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,8 @@ from ftw_assets_tests.servers.harness import CogServer, archive_copy_served_at
 BASELINE = "85149ad"  # before ftw_assets/storage.py and batch.add_partition_metadata
 CELLS = 20
 ORIGIN = (562000.0, 5308000.0)  # south-west corner on the 2 km grid, inside SPEC's area
+FRAME = re.compile(r"\(.+:\d+\)$")  # py-spy's "function (file:line)"
+STARTUP = "start-up (imports, worker processes starting, schemas compiled)"
 CATEGORIES = (  # the first match of a frame's file path names its share
     ("Dagster (events, partitions, runs)", ("/dagster/", "/dagster_shared/", "/sqlalchemy/", "sqlite3")),
     ("STAC validation", ("/jsonschema", "/referencing/", "/rpds", "core/stac/validation")),
@@ -59,7 +62,7 @@ def build(code: Path | None, args: list[str], out: Path, profile: Path | None = 
     env = {**os.environ, "PYTHONPATH": str(code)} if code else dict(os.environ)
     run = [sys.executable, "-m", "ftw_assets.cli", "create-dataset", *args, str(out)]
     if profile:
-        run = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--format", "raw",
+        run = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--full-filenames", "--format", "raw",
                "--rate", "50", "--output", str(profile), "--", *run]
     start = time.perf_counter()
     # Started outside the repository: ``python -m`` puts the working directory first on sys.path,
@@ -112,13 +115,13 @@ def breakdown(profile: Path) -> dict[str, float]:
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = stack.split(";")
-        name = "other"
-        for frame in reversed(frames):
-            if "/lib/python3" in frame and "site-packages" not in frame:
-                continue  # the standard library: charged to its caller
-            name = next((label for label, parts in CATEGORIES if any(p in frame for p in parts)), "other")
-            break
+        frames = [f for f in stack.split(";") if FRAME.search(f)]  # not the process's command line
+        if not frames or any("_find_and_load" in f or "fastjsonschema/__init__" in f for f in frames):
+            name = STARTUP  # a process starting: imports, schema compiles
+        else:  # the innermost frame outside the standard library (which is charged to its caller)
+            own = [f for f in frames if not ("/lib/python3" in f and "site-packages" not in f)]
+            name = next((label for label, parts in CATEGORIES if any(p in own[-1] for p in parts)), "other") \
+                if own else "standard library only (worker processes' queues, threads)"
         sums[name] = sums.get(name, 0) + int(count)
     total = sum(sums.values()) or 1
     return {k: round(100 * v / total, 1) for k, v in sorted(sums.items(), key=lambda kv: -kv[1])}

@@ -12,9 +12,12 @@ the Sentinel-2 10 m grid). Masks and clipped images are both written on it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import os
 import re
+import threading
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -64,9 +67,19 @@ class ChipGrid:
 def grid_footprint(grid: ChipGrid) -> shapely.Polygon:
     """The grid's outline in EPSG:4326 (corners only: a few km of UTM edge stays straight to < 1 mm)."""
     x0, y0, x1, y1 = grid.bounds
-    to_wgs84 = Transformer.from_crs(grid.epsg, 4326, always_xy=True)
-    xs, ys = to_wgs84.transform([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0])
+    xs, ys = _to_wgs84(grid.epsg).transform([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0])
     return shapely.Polygon(list(zip(np.round(xs, 8), np.round(ys, 8))))
+
+
+_transformers = threading.local()  # pyproj transformers are not shared between threads
+
+
+def _to_wgs84(epsg: int) -> Transformer:
+    """A transformer from ``epsg`` to lon/lat, made once per thread (making one costs about a millisecond)."""
+    cache = _transformers.__dict__.setdefault("to_wgs84", {})
+    if epsg not in cache:
+        cache[epsg] = Transformer.from_crs(epsg, 4326, always_xy=True)
+    return cache[epsg]
 
 
 def utm_epsg(zone: int, south: bool) -> int:
@@ -365,7 +378,15 @@ def block_order(chips: pd.DataFrame) -> list[str]:
 
 
 def read_chip_table(path) -> gpd.GeoDataFrame:
-    """The chip table written by the chip registry, indexed by chip id."""
+    """The chip table written by the chip registry, indexed by chip id. Every asset of every run reads it:
+    the table read last is kept while its file is unchanged (same inode, size and mtime), so callers
+    share one frame and must not modify it."""
+    stat = os.stat(path)
+    return _chip_table(os.path.realpath(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=2)
+def _chip_table(path: str, inode: int, size: int, mtime_ns: int) -> gpd.GeoDataFrame:
     return gpd.read_parquet(path).set_index("chip_id", drop=False)
 
 

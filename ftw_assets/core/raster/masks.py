@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 
 import geopandas as gpd
 import numpy as np
+import shapely
 from rasterio import features
 
 from ftw_assets.core.errors import InputError
@@ -74,10 +76,24 @@ def build_masks(instance: np.ndarray, mask_types: tuple[str, ...], presence_only
     return out
 
 
-def fields_on_grid(fields: gpd.GeoDataFrame, tree, grid: ChipGrid) -> gpd.GeoDataFrame:
-    """The fields (EPSG:4326, indexed by ``tree``) that touch ``grid``, in the grid's CRS."""
-    idx = np.sort(tree.query(grid_footprint(grid), predicate="intersects"))
-    return fields.iloc[idx].to_crs(grid.epsg)
+class FieldsNearChips:
+    """The fields near a run's chips (EPSG:4326), indexed once, and projected once per UTM zone the
+    chips use (a projection per chip built a pyproj transformer each time: most of the masks' CPU)."""
+
+    def __init__(self, fields: gpd.GeoDataFrame):
+        self.fields = fields
+        self.tree = shapely.STRtree(fields.geometry.values)
+        self._projected: dict[int, gpd.GeoDataFrame] = {}
+        self._lock = threading.Lock()  # chips of a run are rasterised on several threads
+
+    def on_grid(self, grid: ChipGrid) -> gpd.GeoDataFrame:
+        """The fields that touch ``grid``, in the grid's CRS (coordinates as ``to_crs`` of each gives)."""
+        idx = np.sort(self.tree.query(grid_footprint(grid), predicate="intersects"))
+        with self._lock:
+            projected = self._projected.get(grid.epsg)
+            if projected is None:
+                projected = self._projected[grid.epsg] = self.fields.to_crs(grid.epsg)
+        return projected.iloc[idx]
 
 
 def write_chip_masks(

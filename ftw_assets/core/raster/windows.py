@@ -52,6 +52,19 @@ class RetryPolicy:
             delay *= 2
 
 
+# Bytes of decoded blocks GDAL keeps (neighbouring chips of a batch share them): this much per machine,
+# split between the worker processes of one ftwd (see share_block_cache).
+BLOCK_CACHE_BYTES = 256 * 1024 * 1024
+_block_cache_share = 1
+
+
+def share_block_cache(processes: int) -> None:
+    """This process is one of ``processes`` workers of one ftwd: its GDAL block cache takes its share of
+    :data:`BLOCK_CACHE_BYTES`, so the machine's total stays the same as with one process."""
+    global _block_cache_share
+    _block_cache_share = max(1, processes)
+
+
 def gdal_options(policy: RetryPolicy = RetryPolicy()) -> dict[str, str | int]:
     return {
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # a COG is one file; never list its folder
@@ -65,7 +78,7 @@ def gdal_options(policy: RetryPolicy = RetryPolicy()) -> dict[str, str | int]:
         "GDAL_HTTP_CONNECTTIMEOUT": str(int(max(min(policy.timeout_s, 10), 1))),
         "GDAL_HTTP_LOW_SPEED_TIME": str(int(max(policy.timeout_s, 1))),
         "GDAL_HTTP_LOW_SPEED_LIMIT": "1",
-        "GDAL_CACHEMAX": 256 * 1024 * 1024,  # bytes of decoded blocks: neighbouring chips of a batch share them
+        "GDAL_CACHEMAX": BLOCK_CACHE_BYTES // _block_cache_share,
         "VSI_CACHE": "TRUE",
         "VSI_CACHE_SIZE": str(4 * 1024 * 1024),  # per open file: datasets stay open, so keep it small
         "AWS_NO_SIGN_REQUEST": "YES",

@@ -9,7 +9,7 @@ from ftw_assets.core.errors import InputError
 from ftw_assets.core.geometry.fields import read_fields
 from ftw_assets.core.geometry.grid import build_chips, chip_pixel_grid, grid_for_chip
 from ftw_assets.core.raster.masks import (
-    boundary_pixels, build_masks, fields_on_grid, instance_raster, parse_mask_types, write_chip_masks,
+    FieldsNearChips, boundary_pixels, build_masks, instance_raster, parse_mask_types, write_chip_masks,
 )
 
 GRID = chip_pixel_grid(32633, 574000, 5316000, 2000)  # 200 x 200 px, x 574000..576000
@@ -79,12 +79,14 @@ def test_write_chip_masks_cogs_and_ids(tmp_path):
 def test_real_samples_field_pixels_match_field_area(sample, request, tmp_path):
     """Rasterised field pixels agree with the polygons' area in each chip (10 m pixels = 100 m²)."""
     fields, _ = read_fields(request.getfixturevalue(sample))
-    tree = shapely.STRtree(fields.geometry.values)
+    near = FieldsNearChips(fields)
     chips = build_chips(fields, 2, 0.01)
     checked = 0
     for _, row in chips.sort_values("coverage", ascending=False).head(6).iterrows():
         grid = grid_for_chip(row, None)
-        on = fields_on_grid(fields, tree, grid)
+        on = near.on_grid(grid)
+        # Projected once per zone for all fields, then taken: the same coordinates as projecting these alone.
+        assert on.geometry.geom_equals_exact(fields.loc[on.index].to_crs(grid.epsg).geometry, tolerance=0).all()
         inst = instance_raster(on, grid)
         area = shapely.area(shapely.intersection(shapely.box(*grid.bounds), shapely.union_all(on.geometry.values)))
         assert (inst > 0).sum() * 100 == pytest.approx(area, rel=0.06, abs=300)
