@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from math import ceil
@@ -149,6 +150,7 @@ def _start_worker(output_dir: str, processes: int) -> None:
 
     os.environ["FTW_OUTPUT_DIR"] = output_dir
     share_block_cache(processes)
+    _die_with_parent()
 
     def on_sigint(signum, frame):  # as runner.stop_on_ctrl_c: the first stops between chip-years
         if STOP.is_set():
@@ -160,6 +162,29 @@ def _start_worker(output_dir: str, processes: int) -> None:
     defs = build_defs(Path(output_dir))
     _worker["job"] = defs.resolve_implicit_global_asset_job_def()
     _worker["instance"] = runner.open_instance(runner.dataset_layout(Path(output_dir)))
+
+
+def _die_with_parent() -> None:
+    """A worker ends when ftwd does, however it ends (SIGKILL included): a worker left running would go
+    on writing chip-years that the next ftwd also plans. Linux's parent-death signal; elsewhere a
+    thread that watches the parent."""
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) == 0:  # PR_SET_PDEATHSIG
+            if os.getppid() == parent:  # the parent may have died before prctl
+                return
+            os._exit(1)
+    except (AttributeError, OSError):
+        pass
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="watch-parent").start()
 
 
 def _execute_run(assets: list[str], first: str, last: str, count: int, tags: dict | None):

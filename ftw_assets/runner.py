@@ -48,14 +48,17 @@ concurrency:
     # across all runs, so backfills cannot flood one API.
     default_limit: 2
 """
-EVENT_LOG_YAML = """# The event log: Dagster's SQLite storage with connections kept open and a step's
-# materializations written together (ftw_assets/storage.py); same files and tables as Dagster's own.
+EVENT_LOG_YAML = """# The event log: Dagster's SQLite storage with its connection kept open and a step's events
+# written together (ftw_assets/storage.py); the same tables as Dagster's own.
 event_log_storage:
   module: ftw_assets.storage
-  class: PooledSqliteEventLogStorage
+  class: {storage}
   config:
     base_dir: {base_dir}
 """
+# New datasets keep every event once, in history/event_log.db; a dataset made before keeps the
+# sharded layout its history is in (history/runs/index.db and a file per run).
+CONSOLIDATED, SHARDED = "PooledConsolidatedSqliteEventLogStorage", "PooledSqliteEventLogStorage"
 WORKER_TAG = "ftw/worker"  # on each run: the host and process that ran it
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -117,10 +120,17 @@ def stopped() -> bool:
     return STOP.is_set()
 
 
-def instance_yaml(home: Path) -> str:
-    """The dataset instance's ``dagster.yaml``: the event log in ``home/history/runs`` (where Dagster's
-    default puts it) through :mod:`ftw_assets.storage`."""
-    return DAGSTER_YAML + EVENT_LOG_YAML.format(base_dir=json.dumps(str(Path(home).resolve() / "history" / "runs")))
+def instance_yaml(home: Path, sharded: bool | None = None) -> str:
+    """The dataset instance's ``dagster.yaml``, its event log through :mod:`ftw_assets.storage`: in
+    ``home/history/event_log.db``, or (``sharded``; default: when ``home`` already holds that layout)
+    in ``home/history/runs``, a file per run and the index, where Dagster's default puts it."""
+    home = Path(home).resolve()
+    history = home / "history"
+    if sharded is None:
+        sharded = (history / "runs" / "index.db").exists() and not (history / "event_log.db").exists()
+    folder = history / "runs" if sharded else history
+    return DAGSTER_YAML + EVENT_LOG_YAML.format(storage=SHARDED if sharded else CONSOLIDATED,
+                                                base_dir=json.dumps(str(folder)))
 
 
 def open_instance(layout: Layout, read_only: bool = False) -> dg.DagsterInstance:

@@ -38,8 +38,9 @@ from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 import dagster._check as check
-from dagster._core.events import ASSET_EVENTS
+from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log import ConsolidatedSqliteEventLogStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
@@ -59,15 +60,61 @@ def enable_event_batches() -> None:
     os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
 
 
-class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+class _Caches:
+    """What both storages keep between calls: the asset table's columns, and the dynamic partitions
+    while SQLite's ``data_version`` of the file holding them says no other connection changed it."""
+
+    def _init_caches(self) -> None:
+        self._version_checked = (float("-inf"), 0)
+        self._asset_key_columns: dict[str, bool] = {}
+        self._partitions: dict[str, tuple[int, list[str], frozenset[str]]] = {}  # name -> (data_version, keys)
+
+    def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
+        # Dagster reflects the asset_keys table's columns for every asset event it stores; a migration
+        # (``dagster instance migrate``) runs in another process, so once per process is enough.
+        if column_name not in self._asset_key_columns:
+            self._asset_key_columns[column_name] = super()._has_asset_key_col_on_connection(conn, column_name)
+        return self._asset_key_columns[column_name]
+
+    def _data_version(self) -> int:
+        # Asked at most every VERSION_CHECK_S: a partition added elsewhere shows here that much later.
+        now = time.monotonic()
+        if now - self._version_checked[0] > VERSION_CHECK_S:
+            with self.index_connection() as conn:
+                self._version_checked = (now, conn.exec_driver_sql("PRAGMA data_version").scalar())
+        return self._version_checked[1]
+
+    def get_dynamic_partitions(self, partitions_def_name: str) -> Sequence[str]:
+        version = self._data_version()
+        cached = self._partitions.get(partitions_def_name)
+        if cached is None or cached[0] != version:
+            keys = list(super().get_dynamic_partitions(partitions_def_name))
+            cached = self._partitions[partitions_def_name] = (version, keys, frozenset(keys))
+        return list(cached[1])
+
+    def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
+        cached = self._partitions.get(partitions_def_name)
+        if cached is not None and cached[0] == self._data_version():
+            return partition_key in cached[2]
+        return super().has_dynamic_partition(partitions_def_name, partition_key)  # one row, not the list
+
+    def add_dynamic_partitions(self, partitions_def_name: str, partition_keys: Sequence[str]) -> None:
+        self._partitions.pop(partitions_def_name, None)  # our own commits do not move data_version
+        super().add_dynamic_partitions(partitions_def_name, partition_keys)
+
+    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        self._partitions.pop(partitions_def_name, None)
+        super().delete_dynamic_partition(partitions_def_name, partition_key)
+
+
+
+class PooledSqliteEventLogStorage(_Caches, SqliteEventLogStorage):
     """``SqliteEventLogStorage`` with open connections per shard and batched event writes (see the
     module docstring). Configured as Dagster's own, with ``base_dir``."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, object] = OrderedDict()
-        self._version_checked = (float("-inf"), 0)
-        self._asset_key_columns: dict[str, bool] = {}
-        self._partitions: dict[str, tuple[int, list[str], frozenset[str]]] = {}  # name -> (data_version, keys)
+        self._init_caches()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -122,46 +169,59 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         for event in plain:
             self.store_event(event)
 
-    def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
-        # Dagster reflects the asset_keys table's columns for every asset event it stores; a migration
-        # (``dagster instance migrate``) runs in another process, so once per process is enough.
-        if column_name not in self._asset_key_columns:
-            self._asset_key_columns[column_name] = super()._has_asset_key_col_on_connection(conn, column_name)
-        return self._asset_key_columns[column_name]
-
-    def _data_version(self) -> int:
-        # Asked at most every VERSION_CHECK_S: a partition added elsewhere shows here that much later.
-        now = time.monotonic()
-        if now - self._version_checked[0] > VERSION_CHECK_S:
-            with self.index_connection() as conn:
-                self._version_checked = (now, conn.exec_driver_sql("PRAGMA data_version").scalar())
-        return self._version_checked[1]
-
-    def get_dynamic_partitions(self, partitions_def_name: str) -> Sequence[str]:
-        version = self._data_version()
-        cached = self._partitions.get(partitions_def_name)
-        if cached is None or cached[0] != version:
-            keys = list(super().get_dynamic_partitions(partitions_def_name))
-            cached = self._partitions[partitions_def_name] = (version, keys, frozenset(keys))
-        return list(cached[1])
-
-    def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
-        cached = self._partitions.get(partitions_def_name)
-        if cached is not None and cached[0] == self._data_version():
-            return partition_key in cached[2]
-        return super().has_dynamic_partition(partitions_def_name, partition_key)  # one row, not the list
-
-    def add_dynamic_partitions(self, partitions_def_name: str, partition_keys: Sequence[str]) -> None:
-        self._partitions.pop(partitions_def_name, None)  # our own commits do not move data_version
-        super().add_dynamic_partitions(partitions_def_name, partition_keys)
-
-    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
-        self._partitions.pop(partitions_def_name, None)
-        super().delete_dynamic_partition(partitions_def_name, partition_key)
-
     def dispose(self) -> None:
         for engine in self._engines.values():
             engine.dispose()
         self._engines.clear()
         super().dispose()
 
+
+
+class PooledConsolidatedSqliteEventLogStorage(_Caches, ConsolidatedSqliteEventLogStorage):
+    """Dagster's ``ConsolidatedSqliteEventLogStorage`` (every event once, in one ``event_log.db``: half
+    the bytes of the sharded layout, which stores each asset event in its run's shard and again in the
+    index) with one engine kept open, a step's events written in one transaction, and the same caches
+    as :class:`PooledSqliteEventLogStorage`. What ``ftwd`` makes for a new dataset."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
+        self._pooled = None
+        self._init_caches()
+        super().__init__(base_dir, inst_data)
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value
+                          ) -> "PooledConsolidatedSqliteEventLogStorage":
+        return cls(inst_data=inst_data, **config_value)
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        if self._pooled is None:
+            self._pooled = create_engine(self._conn_string, poolclass=QueuePool, pool_size=1, max_overflow=2,
+                                         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+                                                       "check_same_thread": False})
+        with self._pooled.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """The batch's events and their asset rows in one transaction; asset check events then as
+        :meth:`store_event` stores them."""
+        inserted = []
+        with self.index_transaction() as conn:
+            for event in events:
+                inserted.append(conn.execute(self.prepare_insert_event(event)).inserted_primary_key[0])
+            assets = [(e, i) for e, i in zip(events, inserted) if e.is_dagster_event
+                      and e.dagster_event_type in ASSET_EVENTS and e.dagster_event.asset_key]
+            if assets:
+                self._store_asset_event_tags(conn, [e for e, _ in assets], [i for _, i in assets])
+                for event, event_id in assets:
+                    self._store_asset_event(conn, event, event_id)
+        for event, event_id in zip(events, inserted):
+            if event.is_dagster_event and event.dagster_event_type in ASSET_CHECK_EVENTS:
+                self.store_asset_check_event(event, event_id)
+
+    def dispose(self) -> None:
+        if self._pooled is not None:
+            self._pooled.dispose()
+            self._pooled = None
+        super().dispose()

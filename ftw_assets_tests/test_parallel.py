@@ -1,19 +1,23 @@
 """Runs on several worker processes: the same dataset, byte for byte, as one process; runs sized to
-divide evenly; a worker that dies fails its own runs by name and the others finish."""
+divide evenly; a worker that dies has its run failed in the instance and done again; workers end with
+a killed ftwd."""
 
 import hashlib
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from ftw_assets import pipeline
 from ftw_assets.parallel import balanced_batch
 from ftw_assets.runner import WORKER_TAG, worker_name
 from ftw_assets.runner import dataset_layout, open_instance
-from ftw_assets_tests.helpers import create_demo_dataset
+from ftw_assets_tests.helpers import FTWD, create_demo_dataset
 
 
 def digests(out: Path) -> dict[str, str]:
@@ -29,14 +33,22 @@ def test_runs_are_sized_to_divide_evenly():
     assert balanced_batch(3, 100, 4) == 1
 
 
-def test_two_processes_build_the_same_dataset_as_one(tmp_path, demo_inputs, archive_parquet):
-    one, two = tmp_path / "one", tmp_path / "two"
-    create_demo_dataset(one, demo_inputs, archive_parquet, "--download-images", "--chips-per-run", "2",
-                        "--processes", "1")
-    made = create_demo_dataset(two, demo_inputs, archive_parquet, "--download-images", "--chips-per-run", "2",
-                               "--processes", "2")
+IMAGES = ("--download-images", "--chips-per-run", "2")
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory, demo_inputs, archive_parquet) -> dict[str, str]:
+    """The demo with images built in the ftwd process alone: what every other build must equal."""
+    out = tmp_path_factory.mktemp("one-process") / "ds"
+    create_demo_dataset(out, demo_inputs, archive_parquet, *IMAGES, "--processes", "1")
+    return digests(out)
+
+
+def test_two_processes_build_the_same_dataset_as_one(tmp_path, demo_inputs, archive_parquet, one_process):
+    two = tmp_path / "two"
+    made = create_demo_dataset(two, demo_inputs, archive_parquet, *IMAGES, "--processes", "2")
     assert "8 chips x 1 year(s): 8 chip-years need work, in 4 run(s)" in made.stdout
-    assert digests(one) == digests(two) and len(digests(two)) > 50
+    assert digests(two) == one_process and len(one_process) > 50
     # Both workers ran runs: each run names its worker (host:pid).
     instance = open_instance(dataset_layout(two))
     runs = [r.dagster_run for r in instance.get_run_records()]
@@ -44,6 +56,29 @@ def test_two_processes_build_the_same_dataset_as_one(tmp_path, demo_inputs, arch
              if run.tags.get("dagster/asset_partition_range_start") and "ftw/trigger" not in run.tags]
     workers = {run.tags[WORKER_TAG] for run in first}
     assert len(first) == 4 and len(workers) == 2 and worker_name() not in workers
+
+
+def test_workers_end_with_a_killed_ftwd_and_the_rerun_finishes_identical(tmp_path, demo_inputs, archive_parquet,
+                                                                        one_process):
+    import psutil
+
+    fields, calendar = demo_inputs
+    out = tmp_path / "killed"
+    args = ["create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
+            "--crop-calendar-dir", calendar, *IMAGES, "--processes", "2"]
+    proc = subprocess.Popen([*FTWD, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("ds-chips/*/*_image_s2.tif")):  # workers are clipping
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    assert len([w for w in workers if "spawn_main" in " ".join(w.cmdline())]) == 2
+    proc.kill()
+    proc.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"workers outlived ftwd: {alive}"
+    create_demo_dataset(out, demo_inputs, archive_parquet, *IMAGES, "--processes", "2")
+    assert digests(out) == one_process
 
 
 def test_a_worker_killed_mid_run_is_replaced_and_the_dataset_completes(tmp_path, demo_inputs, archive_parquet):
@@ -77,9 +112,12 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_dataset_completes(tmp_path,
     assert killed, "no worker was seen running a run"
     assert not summary.failed, lines
     assert len(set(map(str, instance.get_materialized_partitions(masks.key)))) == 8
-    # The killed worker's run is failed in the instance, not left in progress.
+    # The killed worker's run is failed in the instance, not left in progress (so is the other worker's run
+    # in flight, if any: a broken pool ends every worker).
     failed = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
-    assert [r.dagster_run.tags[WORKER_TAG] for r in failed] == [f"{socket.gethostname()}:{killed[0]}"]
-    assert f"its worker process ({killed[0]}) died" in instance.all_logs(failed[0].dagster_run.run_id)[-1].message
+    assert f"{socket.gethostname()}:{killed[0]}" in [r.dagster_run.tags[WORKER_TAG] for r in failed]
+    for record in failed:
+        pid = record.dagster_run.tags[WORKER_TAG].rpartition(":")[2]
+        assert f"its worker process ({pid}) died" in instance.all_logs(record.dagster_run.run_id)[-1].message
     assert not instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
     assert digests(out) == digests(clean)

@@ -22,10 +22,11 @@ def manifest(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file() and not set(p.relative_to(root).parts[:1]) & set(NOT_COMPARED)}
 
 
-def command(out, fields, calendar, archive):
+def command(out, fields, calendar, archive, processes: int = 1):
+    """One process unless asked: the kills below land in a known run (test_parallel covers several)."""
     return [sys.executable, "-m", "ftw_assets.cli", "create-dataset", str(fields), str(out), "--name", "ds", "--year",
             "2024", "--stac-host", str(archive), "--download-images", "--crop-calendar-dir", str(calendar),
-            "--chips-per-run", "2"]
+            "--chips-per-run", "2", "--processes", str(processes)]
 
 
 def check_consistent(out: Path) -> None:

@@ -4,13 +4,16 @@ import sqlite3
 import time
 
 import dagster as dg
+import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from ftw_assets.batch import add_partition_metadata
 from ftw_assets.core.dataset.layout import Layout
 from ftw_assets.partitions import CHIPS, YEARS, chip_year_backfill, chip_year_partitions
 from ftw_assets.runner import DAGSTER_YAML, QUIET, instance_yaml, open_instance
-from ftw_assets.storage import VERSION_CHECK_S, PooledSqliteEventLogStorage, enable_event_batches
+from ftw_assets.storage import (
+    VERSION_CHECK_S, PooledConsolidatedSqliteEventLogStorage, PooledSqliteEventLogStorage, enable_event_batches,
+)
 
 CHIP_IDS = [f"ftw-33UWP{i:04d}" for i in range(12)]
 
@@ -46,24 +49,37 @@ def _run(home, yaml: str) -> tuple[dg.DagsterInstance, dict]:
     return instance, recorded
 
 
-def test_same_materializations_and_metadata_as_dagsters_own_storage(tmp_path, monkeypatch):
+@pytest.mark.parametrize("sharded", [False, True])
+def test_same_materializations_and_metadata_as_dagsters_own_storage(tmp_path, monkeypatch, sharded):
     (tmp_path / "default").mkdir()
     (tmp_path / "ftw").mkdir()
     _, default = _run(tmp_path / "default", DAGSTER_YAML)
     monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
     enable_event_batches()
-    instance, ours = _run(tmp_path / "ftw", instance_yaml(tmp_path / "ftw"))
-    assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+    instance, ours = _run(tmp_path / "ftw", instance_yaml(tmp_path / "ftw", sharded=sharded))
+    storage = PooledSqliteEventLogStorage if sharded else PooledConsolidatedSqliteEventLogStorage
+    assert type(instance.event_log_storage) is storage
     assert len(ours) == 24 and ours == default
     assert ours[("first", f"{CHIP_IDS[5]}|2024")] == {"chip": CHIP_IDS[5], "n": 5}
-    # Dagster's own files, readable by Dagster's own storage (the UI, a dataset opened without ftw_assets).
+    # Dagster's own tables, readable by Dagster's own storage class (a dataset opened without ftw_assets).
+    plain_yaml = instance_yaml(tmp_path / "ftw", sharded=sharded).replace("module: ftw_assets.storage", (
+        "module: dagster._core.storage.event_log")).replace(storage.__name__, storage.__mro__[2].__name__)
+    (tmp_path / "ftw" / "dagster.yaml").write_text(plain_yaml)
     plain = dg.DagsterInstance.from_config(str(tmp_path / "ftw"))
+    assert type(plain.event_log_storage) is storage.__mro__[2]
     assert sorted(map(str, plain.get_materialized_partitions(dg.AssetKey("second")))) == \
         sorted(f"{c}|2024" for c in CHIP_IDS)
     instance.dispose()
-    with sqlite3.connect(tmp_path / "ftw" / "history" / "runs" / "index.db") as db:
-        assert db.execute("select count(*) from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION'"
-                          ).fetchone()[0] == 24
+    # Each materialization stored twice when sharded (its run's file and the index), once when not.
+    files = list((tmp_path / "ftw" / "history").rglob("*.db"))
+    stored = 0
+    for path in files:
+        with sqlite3.connect(path) as db:
+            if db.execute("select count(*) from sqlite_master where name = 'event_logs'").fetchone()[0]:
+                stored += db.execute("select count(*) from event_logs where dagster_event_type = "
+                                     "'ASSET_MATERIALIZATION'").fetchone()[0]
+    assert stored == (48 if sharded else 24)
+    assert (tmp_path / "ftw" / "history" / ("runs/index.db" if sharded else "event_log.db")).exists()
 
 
 def test_partitions_added_by_another_process_are_seen(tmp_path):
@@ -85,11 +101,18 @@ def test_partitions_added_by_another_process_are_seen(tmp_path):
 
 
 def test_open_instance_brings_an_older_or_moved_dagster_yaml_up_to_date(tmp_path):
+    fresh = open_instance(Layout(tmp_path / "new", "x"))  # a new dataset: every event once
+    assert type(fresh.event_log_storage) is PooledConsolidatedSqliteEventLogStorage
+    fresh.dispose()
     layout = Layout(tmp_path / "out", "x")
     layout.dagster_home.mkdir(parents=True)
     (layout.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)  # as ftw_assets wrote it before
+    old = dg.DagsterInstance.from_config(str(layout.dagster_home))  # its history: Dagster's sharded layout
+    old.add_dynamic_partitions(CHIPS, ["ftw-33UWP0000"])
+    old.dispose()
     instance = open_instance(layout)
-    assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+    assert type(instance.event_log_storage) is PooledSqliteEventLogStorage
+    assert instance.get_dynamic_partitions(CHIPS) == ["ftw-33UWP0000"]  # the same history
     text = (layout.dagster_home / "dagster.yaml").read_text()
     assert str((layout.dagster_home / "history" / "runs").resolve()) in text
     instance.dispose()

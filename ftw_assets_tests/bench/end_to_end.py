@@ -74,7 +74,7 @@ def build(code: Path | None, args: list[str], out: Path, profile: Path | None = 
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"create-dataset failed ({code or 'this checkout'}):\n{log.read_text()[-3000:]}")
-    pooled = "PooledSqliteEventLogStorage" in (out / "dagster_home" / "dagster.yaml").read_text()
+    pooled = "ftw_assets.storage" in (out / "dagster_home" / "dagster.yaml").read_text()
     assert pooled == (code is None), f"{out}: built by the wrong code version"
     chips = json.loads((out / "dataset.json").read_text()).get("chip_count") or _chip_count(out)
     return {"seconds": round(seconds, 1), "chip_years": chips, "chip_years_per_s": round(chips / seconds, 2),
