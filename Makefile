@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR := data/demo
 STAC_BROWSER := $(VENV)/share/ftw-assets/stac-browser/ftw-stac-browser.json
 
-.PHONY: install stac-browser train-stack ftw-fit demo test bench bench-scale ui validate clean
+.PHONY: install stac-browser train-stack ftw-fit demo test bench bench-scale cluster-demo bench-cluster ui validate clean
 
 install: $(STAMP) $(STAC_BROWSER)
 
@@ -52,6 +52,16 @@ bench: install
 # UTM zones and several MGRS tiles), with each build's peak RSS, event database size and `ftwd status` time.
 bench-scale: install
 	$(BIN)/python -m ftw_assets_tests.bench.scale
+
+# The demo built through a deployment on this machine (ftw_assets_tests/cluster): PostgreSQL, Redis, the Dagster
+# daemon and webserver and two Celery workers, the workers in network namespaces of their own (needs root); one
+# worker killed mid-run; the result compared with the in-process build. Cleans up what it started, also on failure.
+cluster-demo: install
+	$(BIN)/python -m ftw_assets_tests.cluster
+
+# Throughput of that deployment with 1 and 2 workers on the 420-chip bench fields (with images), side by side.
+bench-cluster: install
+	$(BIN)/python -m ftw_assets_tests.cluster.bench
 
 validate: install
 	FTW_OUTPUT_DIR=$(DEMO_DIR) $(BIN)/dagster definitions validate -m ftw_assets

@@ -19,14 +19,15 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from ftw_assets import runner
 from ftw_assets.core.dataset.chip_year import ChipYear
-from ftw_assets.core.dataset.stages import ALWAYS, DOWNLOAD, REFINE, SELECT, Stages
-from ftw_assets.defs import (ASSETS, CHECKS, chip_grid, clipped_images, cloud_refinement, crop_calendar, masks,
-                             selected_scenes, stac_catalog)
+from ftw_assets.core.dataset.stages import ALWAYS, DOWNLOAD, REFINE, SELECT, Stages, sensor_stage
+from ftw_assets.defs import (ASSETS, SENSOR_ASSETS, SENSOR_CHECKS, chip_grid, clipped_image_checks, clipped_images,
+                             cloud_refinement, crop_calendar, masks, selected_scenes, stac_catalog)
 from ftw_assets.partitions import CHIPS_PER_RUN
 
 # The stage that turns each chip-year asset on.
 STAGE_OF = {chip_grid.key: ALWAYS, masks.key: ALWAYS, crop_calendar.key: SELECT, selected_scenes.key: SELECT,
-            clipped_images.key: DOWNLOAD, cloud_refinement.key: REFINE, stac_catalog.key: ALWAYS}
+            clipped_images.key: DOWNLOAD, cloud_refinement.key: REFINE, stac_catalog.key: ALWAYS,
+            **{asset.key: sensor_stage(sensor) for sensor, asset in SENSOR_ASSETS.items()}}
 TRIGGER_TAG = "ftw/trigger"
 RESELECT_TRIGGER = "cloud-refinement"
 FILL_TRIGGER = "fill-schedule"
@@ -69,8 +70,12 @@ def reselection_chain(stages: Stages) -> list[dg.AssetKey]:
 
 
 def checks_for(stages: Stages) -> tuple[dg.AssetCheckKey, ...]:
-    """The asset checks that scan the dataset after the runs (the image checks when images are on)."""
-    return tuple(k for c in CHECKS for k in c.check_keys) if stages.download else ()
+    """The asset checks that scan the dataset after the runs: the image checks when images are on, and
+    those of each of the dataset's other sensors."""
+    if not stages.download:
+        return ()
+    return tuple(clipped_image_checks.check_keys) + tuple(
+        k for sensor in stages.sensors for k in SENSOR_CHECKS[sensor].check_keys)
 
 
 def fill_plan(instance: dg.DagsterInstance, stages: Stages, batch: int = CHIPS_PER_RUN,
@@ -158,6 +163,12 @@ def materialize_dataset(
             summary.interrupted = True
             known, _ = runner.chips_in_table(instance, layout.chips_parquet)
             summary.remaining = sum(run.count for run in fill_plan(instance, stages, chips=known))
+        elif summary.partitions_run:
+            # What this build added goes into Dagster's status cache now, once per asset: the next
+            # `ftwd status` or UI visit reads the cache instead of every event since.
+            from ftw_assets.status import warm_status_cache
+
+            warm_status_cache(defs, instance, keys)
     return summary
 
 

@@ -28,6 +28,7 @@ DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "data" / "demo"
 # Every asset that talks to a scene source runs in this pool; the dataset instance's dagster.yaml
 # caps it (runner.DAGSTER_YAML), so parallel steps and backfill runs cannot flood one API.
 STAC_POOL = "stac_api"
+WORKER_ENV = "FTW_WORKER_NAME"  # set on a deployment's Celery workers (ftw_assets.deploy.worker)
 
 
 class SceneSourceResource(dg.ConfigurableResource):
@@ -60,6 +61,18 @@ class DatasetResource(dg.ConfigurableResource):
 
     output_dir: str = Field(description="The dataset folder: holds dataset.json, the catalog, ftw.duckdb and "
                                         "dagster_home (FTW_OUTPUT_DIR).")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """On a deployment's worker (FTW_WORKER_NAME set): the dataset folder must be the run's and visible
+        here (the shared mount), and the run records the worker that ran it."""
+        worker = os.environ.get(WORKER_ENV)
+        run = getattr(context, "run", None) if worker else None
+        if run is None:
+            return
+        from ftw_assets.deploy.worker import check_dataset_folder
+
+        check_dataset_folder(Path(self.output_dir), run.tags.get("ftw/output_dir"))
+        context.instance.add_run_tags(run.run_id, {"ftw/worker": f"{worker}:{os.getpid()}"})
 
     def settings(self) -> DatasetSettings:
         return DatasetSettings.load(Path(self.output_dir))

@@ -139,6 +139,10 @@ def open_instance(layout: Layout, read_only: bool = False) -> dg.DagsterInstance
     block, or a dataset folder moved since); one written by hand is left as it is. ``read_only``: for
     commands that only read; a dataset on a read-only disk is then read from a temporary copy of its
     history (SQLite cannot open its databases where it cannot write their journals)."""
+    from ftw_assets.deploy import deployment_home
+
+    if deployment_home() is not None:  # --instance / FTW_DAGSTER_INSTANCE: the deployment's PostgreSQL instance
+        return dg.DagsterInstance.from_config(str(deployment_home()))
     home = layout.dagster_home
     if read_only and home.is_dir() and not os.access(home, os.W_OK):
         return _read_only_copy(home)
@@ -313,7 +317,7 @@ def materialize_missing(
     sized to divide evenly over them. Once :data:`~ftw_assets.batch.STOP` is set (Ctrl-C) nothing more
     starts and the summary is marked interrupted."""
     summary = Summary()
-    removed = sweep_temp_files(Path(instance.root_directory).parent)  # the dataset folder holds dagster_home
+    removed = sweep_temp_files(_dataset_folder(instance))
     if removed:
         echo(f"removed {removed} temp file(s) left by an interrupted run")
     global_job = defs.resolve_implicit_global_asset_job_def()
@@ -377,6 +381,10 @@ def execute_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan, echo:
 
 def _run_plan(job, instance, plan: list[PlannedRun], progress: Progress, tags: dict | None = None,
               processes: int = 1) -> list[RunOutcome]:
+    if _deployed(instance):  # submitted to the deployment's instance, run on its workers, followed here
+        from ftw_assets.deploy.submit import run_plan
+
+        return run_plan(instance, _dataset_folder(instance), plan, progress, tags, _line)
     if processes > 1 and len(plan) > 1:
         from ftw_assets.parallel import run_in_processes
 
@@ -474,7 +482,12 @@ def _off_main_thread(fn):
 def execute_run(job, instance, assets, first, last, n, extra_tags: dict | None = None, checks: set | None = None
                 ) -> RunOutcome:
     """One run of ``job``'s ``assets`` over the partition range ``first``..``last`` (``n`` chip-years;
-    no range for unpartitioned assets), or of the asset ``checks`` alone, in this process."""
+    no range for unpartitioned assets), or of the asset ``checks`` alone, in this process (with a deployment:
+    on its workers)."""
+    if _deployed(instance):
+        from ftw_assets.deploy.submit import run_one
+
+        return run_one(instance, _dataset_folder(instance), assets, first, last, n, extra_tags, checks)
     tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last} if first else {}
     start = time.monotonic()
     # Asset runs carry no checks (they scan the whole dataset, unpartitioned); check runs carry no assets.
@@ -502,6 +515,20 @@ def execute_run(job, instance, assets, first, last, n, extra_tags: dict | None =
     names = [a.to_user_string() for a in assets] + [c.name for c in sorted(checks or [], key=str)]
     return RunOutcome(names, first or "", last or "", n, result.success and not errors,
                       time.monotonic() - start, errors, interrupted=interrupted)
+
+
+def _deployed(instance) -> bool:
+    """Whether ``instance`` is a deployment's (:mod:`ftw_assets.deploy`): runs go to its Celery workers."""
+    return type(instance.run_launcher).__name__ == "FtwCeleryRunLauncher"
+
+
+def _dataset_folder(instance) -> Path:
+    """The dataset folder: the one holding the dataset's own dagster_home, or with a deployment FTW_OUTPUT_DIR."""
+    if _deployed(instance):
+        from ftw_assets.resources import output_dir_from_env
+
+        return output_dir_from_env()
+    return Path(instance.root_directory).parent
 
 
 def worker_name() -> str:

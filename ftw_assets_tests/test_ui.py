@@ -31,8 +31,9 @@ def test_ui_shows_the_cli_history(tmp_path):
     with running_ui(out) as port:
         nodes = _graphql(port, "{ assetNodes { assetKey { path } } }")["assetNodes"]
         assert sorted(n["assetKey"]["path"][0] for n in nodes) == [
-            "chip_grid", "chip_registry", "clipped_images", "cloud_refinement", "crop_calendar", "field_boundaries",
-            "masks", "qa_report", "scene_inventory", "selected_scenes", "stac_catalog", "training_export"]
+            "chip_grid", "chip_registry", "clipped_images", "cloud_refinement", "crop_calendar", "elevation_chips",
+            "field_boundaries", "landcover_chips", "landsat_images", "masks", "qa_report", "scene_inventory",
+            "selected_scenes", "sentinel1_images", "stac_catalog", "training_export"]
         repos = _graphql(port, "{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors { name "
                                "sensorState { status } } } } } }")["repositoriesOrError"]["nodes"]
         sensors = {s["name"]: s["sensorState"]["status"] for r in repos for s in r["sensors"]}

@@ -10,7 +10,7 @@ import click
 
 from ftw_assets.cli import options as opt
 from ftw_assets.cli.output import (print_download_report, print_refinement_report, print_selection_report,
-                                   print_summary)
+                                   print_sensor_report, print_summary)
 from ftw_assets.cli.progress import run_progress
 from ftw_assets.core.errors import InputError
 
@@ -35,6 +35,9 @@ GRID = "ftw_assets.core.geometry.grid"
 @opt.stac_host
 @opt.collection
 @opt.option(opt.DATASET, "base_url", metavar="URL")
+@opt.option(opt.DATASET, "sensors")
+@opt.option(opt.DATASET, "min_class_share")
+@opt.option(opt.DATASET, "excluded_classes")
 @click.option("--inventory", is_flag=True,
               help="Also search the scene source once per MGRS tile and year (DuckDB table scene_inventory).")
 @click.option("--select-images", is_flag=True,
@@ -75,6 +78,14 @@ def create_dataset(fields, output_dir, chips_per_run, processes, inventory, sele
                          "--download-images, or leave --refine-cloud out.")
     if select_images:
         selection = opt.selection_settings(options, options["stac_host"], options["collection"])
+    if settings.extra_sensors():
+        from ftw_assets.core.sensors.search import open_sensor_source
+
+        if not download_images:
+            raise InputError(f"--sensors {','.join(settings.sensors)} adds those sensors' images to each chip: add "
+                             "--download-images, or leave --sensors out.")
+        for sensor in settings.extra_sensors():  # a sensor the source lacks fails before anything is written
+            open_sensor_source(settings.stac_host, sensor)
     # Fail before anything is written when the input cannot work.
     output_dir = Path(output_dir).resolve()
     plan = plan_dataset(settings, output_dir)
@@ -102,6 +113,7 @@ def create_dataset(fields, output_dir, chips_per_run, processes, inventory, sele
         print_selection_report(layout)
     if images:
         print_download_report(layout)
+        print_sensor_report(layout)
     if refine:
         print_refinement_report(layout, reselected_only=True)
     if summary.interrupted or summary.failed:  # 130: stopped by Ctrl-C (SIGINT), as a shell reports it
@@ -130,25 +142,36 @@ def _demo_calendar_dir(fallback: Path) -> Path | None:
 @click.option("--archive", "archive_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the generated local Sentinel-2 archive is kept (made once). Default: the one folder "
                    "`--stac-host local` uses ($FTW_ARCHIVE_DIR, else ~/.cache/ftw-tools/archive).")
+@click.option("--sensors", default=None,
+              help="Sensors of the demo: s2 (always) and any of s1, landsat, dem, landcover, comma-separated; the "
+                   "archive gets their generated scenes too. Default: s2.")
 @click.pass_context
-def demo(ctx, output_dir, fields_path, archive_dir) -> None:
+def demo(ctx, output_dir, fields_path, archive_dir, sensors) -> None:
     """Build the demo dataset from the embedded demo world (generated once, no network): demo fields,
-    a local Sentinel-2 archive searched as stac-geoparquet, chips, masks, catalog and scene inventory."""
+    a local Sentinel-2 archive searched as stac-geoparquet, chips, masks, catalog and scene inventory;
+    with --sensors also the other sensors' generated scenes and their images of every chip."""
+    from dataclasses import replace
+
+    from ftw_assets.core.dataset.settings import check_sensors
     from ftw_assets.core.scenes.sources import local_archive_dir
-    from ftw_assets.demo.archive import ensure_archive
+    from ftw_assets.demo.archive import ArchiveSpec, ensure_archive
+    from ftw_assets.demo.sensors import archive_collections
     from ftw_assets.demo.world import DEMO_YEAR, write_demo_fields
 
     archive_dir = Path(archive_dir or local_archive_dir())
+    names = check_sensors(sensors.split(",")) if sensors is not None else None
+    spec = replace(ArchiveSpec(), sensors=archive_collections(names or ("s2",)))
 
     if not Path(fields_path).exists():
         write_demo_fields(fields_path)
         click.echo(f"generated demo fields: {fields_path}")
     started = time.monotonic()
-    parquet = ensure_archive(archive_dir, announce=click.echo)
+    parquet = ensure_archive(archive_dir, spec, announce=click.echo)
     click.echo(f"local Sentinel-2 archive: {parquet} ({time.monotonic() - started:.1f} s)")
     calendar_dir = _demo_calendar_dir(Path(fields_path).parent / "demo_calendar")
     ctx.invoke(create_dataset, fields=fields_path, output_dir=output_dir, name="demo", year=DEMO_YEAR,
-               stac_host=str(parquet), inventory=True, download_images=True, crop_calendar_dir=calendar_dir)
+               stac_host=str(parquet), inventory=True, download_images=True, crop_calendar_dir=calendar_dir,
+               sensors=",".join(names) if names else None)
 
 
 @opt.command("add-year")

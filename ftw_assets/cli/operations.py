@@ -24,14 +24,18 @@ def _layout(output_dir: Path):
 @opt.command("status")
 @click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def status(output_dir) -> None:
-    """Per asset: materialized, failed, in-progress and missing chip-year partitions, and the last errors,
-    read from the dataset's Dagster instance."""
+    """Per chip-year asset the dataset is configured for: materialized, failed, in-progress and missing
+    partitions, and the last errors, read from the dataset's Dagster instance."""
+    from ftw_assets.core.dataset.stages import Stages
     from ftw_assets.definitions import build_defs
-    from ftw_assets.runner import last_errors, open_instance, partition_status
+    from ftw_assets.pipeline import chain
+    from ftw_assets.runner import last_errors, open_instance
+    from ftw_assets.status import partition_status
 
     output_dir = opt.dataset_dir(output_dir, write=False)
     instance = open_instance(_layout(output_dir), read_only=True)
-    print_status(partition_status(build_defs(output_dir), instance), last_errors(instance))
+    counts = partition_status(build_defs(output_dir), instance, assets=chain(Stages.of(output_dir)))
+    print_status(counts, last_errors(instance))
 
 
 @opt.command("qa-report")

@@ -159,9 +159,31 @@ _processes = click.option(
          "1 runs everything in this process). With more than one, runs are sized to divide evenly.")
 
 
+def _use_deployment(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """``--instance DIR``: the deployment's broker and database must answer before anything is written; then
+    every instance ftwd opens is the deployment's (FTW_DAGSTER_INSTANCE, ftw_assets.deploy)."""
+    if value is None:
+        return
+    import os
+
+    from ftw_assets.deploy import ENV, preflight
+
+    preflight.check(Path(value))
+    os.environ[ENV] = str(Path(value).resolve())
+
+
+_instance = click.option(
+    "--instance", type=click.Path(file_okay=False, path_type=Path), default=None, envvar="FTW_DAGSTER_INSTANCE",
+    expose_value=False, callback=_use_deployment,
+    help="A deployment's folder (its dagster.yaml: PostgreSQL, queued runs on Celery workers; also "
+         "FTW_DAGSTER_INSTANCE): the runs are submitted there and followed here. Default: in this process, on the "
+         "dataset's own instance. With it, --processes sizes the runs for that many workers.")
+
+
 def chips_per_run(func: Callable) -> Callable:
-    """``--chips-per-run`` and ``--processes``: how the chip-years are cut into runs and how many run at once."""
-    return _chips_per_run(_processes(func))
+    """``--chips-per-run``, ``--processes`` and ``--instance``: how the chip-years are cut into runs, how many run
+    at once, and where."""
+    return _chips_per_run(_processes(_instance(func)))
 output_report = click.option("--output-report", type=click.Path(dir_okay=False, path_type=Path), default=None,
                              help="Also write the report (JSON) here.")
 refine_cloud = click.option(

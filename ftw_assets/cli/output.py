@@ -30,7 +30,9 @@ def print_summary(summary, layout: Layout) -> None:
         click.echo(f"{len(summary.runs)} run(s), {ran} chip-years processed, {len(failed)} run(s) failed.")
     items = len(list(layout.catalog_dir.glob("*/*.json"))) if layout.catalog_dir.exists() else 0
     click.echo(f"Catalog: {layout.collection_json} ({items} items; index {layout.items_parquet.name})")
-    click.echo(f"Dagster history: DAGSTER_HOME={layout.dagster_home}")
+    from ftw_assets.deploy import deployment_home
+
+    click.echo(f"Dagster history: DAGSTER_HOME={deployment_home() or layout.dagster_home}")
     for run in failed:
         click.secho(f"failed: {'+'.join(run.assets)} {run.first} .. {run.last}", fg="red", err=True)
         for e in run.errors:
@@ -70,6 +72,21 @@ def print_download_report(layout: Layout, copy_to: Path | None = None) -> None:
                f"{len(report['failed'])} failed (report: {layout.download_report})")
     for f in report["failed"][:20]:
         click.secho(f"  failed {f['chip']} {f['season']}: {f['url']}: {f['error']}", fg="red", err=True)
+
+
+def print_sensor_report(layout: Layout) -> None:
+    """One line per other sensor (--sensors): chip-season images written and missing, the first reasons."""
+    from ftw_assets.core.sensors.config import SENSORS
+    from ftw_assets.core.sensors.report import sensor_records
+
+    for sensor, records in sensor_records(layout).items():
+        entries = [(cy, season, e) for cy, rec in sorted(records.items())
+                   for season, e in sorted(rec["seasons"].items())]
+        missing = [(cy, season, e) for cy, season, e in entries if e.get("status") != "written"]
+        click.echo(f"{SENSORS[sensor].title}: {len(entries) - len(missing)} of {len(entries)} images "
+                   f"written, {len(missing)} without a scene")
+        for cy, season, e in missing[:10]:
+            click.echo(f"  {cy.stem} {season}: {e.get('reason', '')}")
 
 
 def print_refinement_report(layout: Layout, copy_to: Path | None = None, reselected_only: bool = False) -> None:

@@ -102,23 +102,32 @@ def search_scenes(stac_host, collection, bbox, interval, max_cloud, as_json) -> 
               help="Which 1024 px blocks of tile 33UWP: first column, first row, columns, rows (2,2 = 20 km square).")
 @click.option("--years", default="2021,2024", show_default=True, help="Comma-separated years to generate.")
 @click.option("--seed", type=int, default=42, show_default=True)
-def make_archive(archive_dir, blocks, years, seed) -> None:
+@click.option("--sensors", default="s2", show_default=True,
+              help="Sensors to generate, comma-separated: s2 (always) and any of s1 (sentinel-1-rtc), landsat "
+                   "(landsat-c2-l2), dem (cop-dem-glo-30), landcover (esa-worldcover); each other sensor is written "
+                   "as ARCHIVE_DIR/{collection}.parquet beside the Sentinel-2 one.")
+def make_archive(archive_dir, blocks, years, seed, sensors) -> None:
     """Generate the local Sentinel-2 archive (COGs + stac-geoparquet) used by the demo, tests and bench.
 
     ARCHIVE_DIR defaults to the folder `--stac-host local` uses ($FTW_ARCHIVE_DIR, else
     ~/.cache/ftw-tools/archive; $FTW_CACHE_DIR moves the cache). Reused when ARCHIVE_DIR/archive.json
     matches the options."""
     from ftw_assets.core.scenes.sources import local_archive_dir
-    from ftw_assets.demo.archive import ArchiveSpec, ensure_archive
+    from dataclasses import replace
 
+    from ftw_assets.core.dataset.settings import check_sensors
+    from ftw_assets.demo.archive import ArchiveSpec, ensure_archive
+    from ftw_assets.demo.sensors import archive_collections
+
+    collections = archive_collections(check_sensors(sensors.split(",")) or ("s2",))
     try:
         col, row, cols, rows = (int(v) for v in blocks.split(","))
-        spec = ArchiveSpec(col, row, cols, rows, tuple(int(y) for y in years.split(",")), seed)
+        spec = ArchiveSpec(col, row, cols, rows, tuple(int(y) for y in years.split(",")), seed, sensors=collections)
     except ValueError:
         raise click.BadParameter("use four integers like 7,6,2,2 and years like 2021,2024") from None
     started = time.monotonic()
     parquet = ensure_archive(archive_dir or local_archive_dir(), spec, announce=click.echo)
-    local = archive_dir is None and spec == ArchiveSpec()
+    local = archive_dir is None and replace(spec, sensors=ArchiveSpec().sensors) == ArchiveSpec()
     click.echo(f"{parquet} ({time.monotonic() - started:.1f} s); use it with --stac-host "
                f"{'local' if local else parquet}")
 

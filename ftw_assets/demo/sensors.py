@@ -42,11 +42,21 @@ from ftw_assets.demo.archive import ALL_SENSORS, COLLECTION, TILE_EPSG, ArchiveS
 
 SENTINEL1, LANDSAT, DEM, WORLDCOVER = ALL_SENSORS[1:]
 EXTRA_SENSORS = ALL_SENSORS[1:]
-GENERATOR_VERSION = 1  # bump when a sensor writer's output changes: its folder is then rebuilt
+GENERATOR_VERSION = 2  # bump when a sensor writer's output changes: its folder is then rebuilt
 MARKER = "built.json"
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 # Disk use in MB per 1024 px block of the area (per date for the dated sensors), measured on the default area.
 MB_PER_BLOCK = {SENTINEL1: 3.1, LANDSAT: 1.1, DEM: 1.0, WORLDCOVER: 0.05}
+
+
+def archive_collections(sensors) -> tuple[str, ...]:
+    """The archive collections of sensor names (``s2``, ``s1``, ``landsat``, ``dem``, ``landcover``): each
+    sensor's first collection in :data:`~ftw_assets.core.sensors.config.SENSORS` the generator writes."""
+    from ftw_assets.core.sensors.config import sensor_config
+    from ftw_assets.demo.archive import ALL_SENSORS
+
+    return tuple(next(c.collection for c in sensor_config(s).collections if c.collection in ALL_SENSORS)
+                 for s in sensors)
 
 
 def sensor_parquet(root: str | Path, collection: str) -> Path:

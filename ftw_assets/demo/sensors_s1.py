@@ -36,7 +36,9 @@ from ftw_assets.demo.sensors import COG_TYPE, SENTINEL1, geo, href, to_wgs84, ut
 NODATA = -32768.0
 ENL = 4.4  # equivalent number of looks of GRDH IW
 MIN_DB, MAX_DB = -28.0, 5.0
-TARGET_DAYS = (100, 135, 170, 205, 240, 275)  # days of year, alternately descending and ascending
+# Days of year, alternately descending and ascending; a pass falls 0-11 days after each (the 12-day cycle),
+# so the first and last land within 6 days of the demo's planting and harvest dates (the seasons' windows).
+TARGET_DAYS = (PLANTING_DAY - 6, 135, 170, 205, 240, HARVEST_DAY - 6)
 # pass direction -> (relative orbit, a date on its 12-day cycle, UTC time of the slice start, dB offset)
 PASSES = {
     "descending": (124, date(2021, 1, 4), (5, 3, 11), 0.0),

@@ -73,8 +73,9 @@ def make_app(root: str) -> tuple[object, Counter]:
 
 def main() -> None:
     root, port = sys.argv[1], int(sys.argv[2])
+    host = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"  # the cluster harness serves on its private link
     app, _ = make_app(root)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,8 @@ def pgstac_missing() -> str | None:
 class PgstacServer:
     """PostgreSQL in a temp folder, pgstac migrated and loaded, stac-fastapi-pgstac under uvicorn."""
 
-    def __init__(self, collection: dict, items: list[dict]):
+    def __init__(self, collection: dict, items: list[dict], more: list[tuple[dict, list[dict]]] = ()):
+        """Serve ``collection`` and its ``items``, and each (collection, items) of ``more`` beside them."""
         self.tmp = Path(tempfile.mkdtemp(prefix="ftw-pgstac-"))
         self.pg_port, self.port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -112,7 +113,7 @@ class PgstacServer:
         self.api = None
         self._start_postgres()
         try:
-            self._load(collection, items)
+            self._load([(collection, items), *more])
             env = os.environ | {"PGUSER": "postgres", "PGPASSWORD": "ftw", "PGHOST": "127.0.0.1",
                                 "PGPORT": str(self.pg_port), "PGDATABASE": "postgres", "WEB_CONCURRENCY": "1"}
             self.api = Process([sys.executable, "-m", "uvicorn", "stac_fastapi.pgstac.app:create_app", "--factory", "--host", "127.0.0.1",
@@ -139,7 +140,7 @@ class PgstacServer:
         subprocess.run(self._as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l",
                                           str(self.tmp / "pg.log"), "-w", "start"]), check=True, capture_output=True)
 
-    def _load(self, collection: dict, items: list[dict]) -> None:
+    def _load(self, collections: list[tuple[dict, list[dict]]]) -> None:
         from pypgstac.db import PgstacDB
         from pypgstac.load import Loader, Methods
         from pypgstac.migrate import Migrate
@@ -147,8 +148,9 @@ class PgstacServer:
         with PgstacDB(dsn=self.dsn) as db:
             Migrate(db).run_migration()
             loader = Loader(db=db)
-            loader.load_collections(iter([collection]), insert_mode=Methods.insert)
-            loader.load_items(iter(items), insert_mode=Methods.insert)
+            for collection, items in collections:
+                loader.load_collections(iter([collection]), insert_mode=Methods.insert)
+                loader.load_items(iter(items), insert_mode=Methods.insert)
 
     def stop(self) -> None:
         if self.api is not None:
@@ -161,7 +163,8 @@ class PgstacServer:
 
 
 def archive_for_api(parquet: str | Path, cog_url: str) -> tuple[dict, list[dict]]:
-    """The archive's collection and items with asset hrefs served by the COG server at ``cog_url``."""
+    """The archive's collection and items with asset hrefs served by the COG server at ``cog_url``
+    (``parquet``: the Sentinel-2 file or another sensor's ``{collection}.parquet`` beside it)."""
     import duckdb
     import stac_geoparquet.arrow as sga
 
@@ -173,10 +176,12 @@ def archive_for_api(parquet: str | Path, cog_url: str) -> tuple[dict, list[dict]
         item["links"] = []
         items.append(json.loads(json.dumps(item, default=str)))
     bboxes = [it["bbox"] for it in items]
-    times = sorted(it["properties"]["datetime"] for it in items)
+    # WorldCover items have no datetime, only an interval
+    times = sorted(str(it["properties"].get("datetime") or it["properties"]["start_datetime"]) for it in items)
     collection = {
         "type": "Collection", "stac_version": "1.1.0", "id": items[0]["collection"],
-        "description": "Generated Sentinel-2 L2A archive (ftw_assets tests)", "license": "proprietary", "links": [],
+        "description": f"Generated {items[0]['collection']} archive (ftw_assets tests)", "license": "proprietary",
+        "links": [],
         "extent": {"spatial": {"bbox": [[min(b[0] for b in bboxes), min(b[1] for b in bboxes),
                                          max(b[2] for b in bboxes), max(b[3] for b in bboxes)]]},
                    "temporal": {"interval": [[times[0], times[-1]]]}},

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ftw_assets.core.errors import InputError
 from ftw_assets.core.geometry.grid import SPLIT_TYPES, check_cell_km, check_chip_size, parse_split_percents
@@ -22,7 +22,8 @@ from ftw_assets.core.settings import Settings
 SETTINGS_FILE = "dataset.json"
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 BASE_URL_SCHEMES = ("http", "https", "s3", "gs")
-OPTIONAL_KEYS = ("base_url", "layer", "fields_sha256")  # written only when set
+OPTIONAL_KEYS = ("base_url", "layer", "fields_sha256", "sensors", "min_class_share",
+                 "excluded_classes")  # written only when set
 
 
 class DatasetSettings(Settings):
@@ -54,6 +55,21 @@ class DatasetSettings(Settings):
     base_url: str | None = Field(None, description="The URL the catalog folder (NAME-chips) will be published at "
                                                    "(http, https, s3 or gs): every STAC href is written absolute "
                                                    "under it. Default: relative hrefs.")
+    sensors: list[str] | None = Field(None, description="Comma-separated sensors whose images each chip gets with "
+                                                        "--download-images: s2 (always), s1, landsat, dem, "
+                                                        "landcover, e.g. s2,s1,landsat,dem,landcover. Default: s2.")
+    min_class_share: float | None = Field(None, description="Land-cover homogeneity filter (needs landcover in "
+                                                            "--sensors): export only chips whose most common ESA "
+                                                            "WorldCover class covers at least this percent.")
+    excluded_classes: list[int] | None = Field(None, description="Land-cover homogeneity filter (needs landcover in "
+                                                                 "--sensors): comma-separated WorldCover classes "
+                                                                 "(e.g. 50,80) whose chips are not exported when "
+                                                                 "the class is the chip's most common.")
+
+    @field_validator("sensors", "excluded_classes", mode="before")
+    @classmethod
+    def _comma_list(cls, value):
+        return [v for v in value.replace(" ", ",").split(",") if v] or [""] if isinstance(value, str) else value
 
     def validate_values(self) -> None:
         if not self.name or set(self.name) - NAME_CHARS:
@@ -69,6 +85,30 @@ class DatasetSettings(Settings):
             raise InputError(f"--min-coverage {self.min_coverage} must be a percentage between 0 and 100.")
         if self.base_url is not None:
             self.base_url = check_base_url(self.base_url)
+        if self.sensors is not None:
+            self.sensors = check_sensors(self.sensors)
+        self.check_homogeneity_filter()
+
+    def check_homogeneity_filter(self) -> None:
+        from ftw_assets.core.sensors.quality import WORLDCOVER_CLASSES
+
+        if self.min_class_share is None and not self.excluded_classes:
+            self.excluded_classes = None
+            return
+        if "landcover" not in self.extra_sensors():
+            raise InputError("--min-class-share and --excluded-classes filter chips by their land cover: add landcover "
+                             "to --sensors (e.g. --sensors s2,landcover), or leave them out.")
+        if self.min_class_share is not None and not 0 < float(self.min_class_share) <= 100:
+            raise InputError(f"--min-class-share {self.min_class_share} must be a percentage above 0 and at most 100.")
+        known = {c.value for c in WORLDCOVER_CLASSES}
+        unknown = sorted(set(self.excluded_classes or ()) - known)
+        if unknown:
+            raise InputError(f"--excluded-classes: {unknown} are not ESA WorldCover classes; use some of "
+                             f"{', '.join(map(str, sorted(known)))}.")
+
+    def extra_sensors(self) -> tuple[str, ...]:
+        """The sensors beyond Sentinel-2, in the order given."""
+        return tuple(s for s in self.sensors or () if s != "s2")
 
     def to_json(self) -> str:
         data = self.model_dump(mode="json")
@@ -87,6 +127,19 @@ class DatasetSettings(Settings):
             f"{path} not found: this folder holds no dataset yet. Create one with "
             "`ftwd create-dataset FIELDS OUTPUT_DIR`, or set FTW_OUTPUT_DIR to an existing dataset folder."
         )
+
+
+def check_sensors(values: list[str]) -> list[str] | None:
+    """``--sensors`` as sensor names (aliases resolved, no repeats); None for Sentinel-2 alone, so a
+    dataset without other sensors keeps the dataset.json it had. Sentinel-2 must be one of them: the
+    other sensors are added beside its images (and its crop-calendar windows)."""
+    from ftw_assets.core.sensors.config import sensors_from_option
+
+    names = sensors_from_option(",".join(values))
+    if "s2" not in names:
+        raise InputError(f"--sensors {','.join(values)}: include s2, e.g. --sensors s2,{','.join(names)}; the other "
+                         "sensors are added beside the Sentinel-2 images, which the dataset always has.")
+    return None if names == ("s2",) else list(names)
 
 
 def check_base_url(url: str) -> str:

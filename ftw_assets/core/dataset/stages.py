@@ -3,6 +3,9 @@
 A stage is on when its options file exists in the dataset folder (the command that turns it on
 writes it): scene selection (``selection.json``), images (``images.json``, needs selection) and
 cloud refinement (``refinement.json``, needs selection). Chips, masks and the catalog always run.
+The images of the sensors beyond Sentinel-2 (``dataset.json``'s ``sensors``, from ``--sensors``) are
+made with the Sentinel-2 images: each sensor's stage (:func:`sensor_stage`) is on when images are on
+and the dataset lists the sensor.
 """
 
 from __future__ import annotations
@@ -12,6 +15,12 @@ from pathlib import Path
 
 SELECT, DOWNLOAD, REFINE = "select", "download", "refine"
 ALWAYS = "always"
+SENSOR_PREFIX = "sensor:"
+
+
+def sensor_stage(sensor: str) -> str:
+    """The stage of a sensor's images (``sensor:s1``)."""
+    return SENSOR_PREFIX + sensor
 
 
 @dataclass(frozen=True)
@@ -19,6 +28,7 @@ class Stages:
     select: bool = False
     download: bool = False
     refine: bool = False
+    sensors: tuple[str, ...] = ()  # beyond Sentinel-2
 
     @classmethod
     def of(cls, output_dir: Path) -> "Stages":
@@ -29,13 +39,27 @@ class Stages:
         output_dir = Path(output_dir)
         select = (output_dir / SELECTION_FILE).exists()
         return cls(select=select, download=select and (output_dir / IMAGES_FILE).exists(),
-                   refine=select and (output_dir / REFINEMENT_FILE).exists())
+                   refine=select and (output_dir / REFINEMENT_FILE).exists(), sensors=_extra_sensors(output_dir))
 
     def with_(self, **on: bool) -> "Stages":
         return replace(self, **on)
 
     def enabled(self, stage: str) -> bool:
+        if stage.startswith(SENSOR_PREFIX):
+            return self.download and stage[len(SENSOR_PREFIX):] in self.sensors
         return stage == ALWAYS or bool(getattr(self, stage))
+
+
+def _extra_sensors(output_dir: Path) -> tuple[str, ...]:
+    """The sensors beyond Sentinel-2 that the dataset's ``dataset.json`` lists (checked when it was saved)."""
+    import json
+
+    from ftw_assets.core.dataset.settings import SETTINGS_FILE
+
+    path = output_dir / SETTINGS_FILE
+    if not path.exists():
+        return ()
+    return tuple(s for s in json.loads(path.read_text(encoding="utf-8")).get("sensors") or () if s != "s2")
 
 
 def require_selection(output_dir: Path, command: str) -> None:

@@ -10,6 +10,8 @@ read, under a root folder ``OUT_DIR``::
     OUT_DIR/{country}/label_masks/semantic_3class/{aoi_id}.tif  uint8 0, 1 field interior, 2 boundary
     OUT_DIR/{country}/label_masks/instance/{aoi_id}.tif         uint32 instance ids, 0 none
     OUT_DIR/{country}/{window_a,window_b,masks,distances}_checksums.md5
+    OUT_DIR/{country}/{sensor}_images/{window_a,window_b,static}/{aoi_id}.tif   other sensors (with --sensors)
+    OUT_DIR/{country}/{sensor}_qa/{window_a,window_b}/{aoi_id}.tif              their quality layer (Landsat)
 
 Both loaders read the image with rasterio's ``read()`` and stack the two windows on the band axis
 (torchgeo 0.7.2 and ftw-tools: window b first, then window a), and the mask's band 1 as ``long``.
@@ -49,6 +51,11 @@ What the export decides:
   ``ftwd_export.json`` records the size and mtime of each output's sources and of the output. A
   rerun rewrites only the outputs whose sources or content changed, removes the outputs it listed
   that are no longer exported, and touches no other file.
+- A dataset made with ``--sensors`` also exports each other sensor's images of an exported chip-year
+  (Sentinel-1, Landsat, DEM, land cover), cut or padded to the same 256 px grid with their own bands,
+  data type and nodata (NaN for float images), beside the FTW folders the loaders read. With the
+  land-cover homogeneity filter (``--min-class-share``, ``--excluded-classes``) a chip-year whose land
+  cover fails it is left out, with the reason (:mod:`~ftw_assets.core.sensors.homogeneity`).
 """
 
 from __future__ import annotations
@@ -73,6 +80,7 @@ from ftw_assets.core.export.fitness import missing_image, unfit_image
 from ftw_assets.core.geometry.grid import ChipGrid, grid_footprint, read_chip_table
 from ftw_assets.core.raster.cog import read_grid, write_cog
 from ftw_assets.core.raster.masks import UNKNOWN, build_masks
+from ftw_assets.core.sensors.homogeneity import left_out_reason
 
 EXPORT_VERSION = 1  # part of every output's signature: a change of the export rewrites all files
 CHIP_PX = 256
@@ -87,6 +95,8 @@ MASK_DIRS = {"semantic_2_class": "semantic_2class", "semantic_3_class": "semanti
 MASK_PAD = {"semantic_2_class": UNKNOWN, "semantic_3_class": UNKNOWN, "instance": 0}
 MASK_DTYPES = {"semantic_2_class": "uint8", "semantic_3_class": "uint8", "instance": "uint32"}
 CHECKSUM_FILES = ("window_a", "window_b", "masks", "distances")
+# Another sensor's files in a chip-year folder (after the "{chip}_{year}_" stem): ftw_assets.core.sensors.images.
+SENSOR_FILE = re.compile(r"(?:(?P<season>planting|harvest)_)?(?P<kind>image|qa)_(?P<sensor>[a-z0-9]+)\.tif")
 MANIFEST = "ftwd_export.json"
 SPLITS = ("train", "val", "test")
 COUNTRY_RE = re.compile(r"^[a-z0-9_]+$")
@@ -149,6 +159,7 @@ class _Sample:
     grid: ChipGrid  # the masks' grid
     masks: dict[str, Path]  # mask type -> source file (present ones)
     images: dict[str, tuple[Path, list[int], dict]]  # season -> (file, R,G,B,NIR band indexes, tags)
+    sensor_files: dict[str, Path] = field(default_factory=dict)  # "{sensor}_images/{window}" -> source file
     outputs: dict[str, tuple[str, str]] = field(default_factory=dict)  # relative output -> (kind, key)
 
     @property
@@ -195,7 +206,8 @@ def export_ftw(layout: Layout, settings: DatasetSettings, out_dir: str | Path,
     files: dict[str, dict] = {}
     for sample in samples:
         for rel, (kind, key) in _outputs(sample, country).items():
-            sources = [sample.images[key][0]] if kind == "image" else mask_sources(sample.masks, key)
+            sources = ([sample.images[key][0]] if kind == "image" else [sample.sensor_files[key]] if kind == "sensor"
+                       else mask_sources(sample.masks, key))
             signature = [EXPORT_VERSION, kind, key, bool(settings.presence_only),
                          [[str(p.relative_to(dataset_dir)), *_stat(p)] for p in sources]]
             target = inside(country_dir, out_dir / rel)
@@ -206,6 +218,8 @@ def export_ftw(layout: Layout, settings: DatasetSettings, out_dir: str | Path,
                 continue
             if kind == "image":
                 _write_image(sample, key, target)
+            elif kind == "sensor":
+                _write_sensor_image(sample, key, target)
             else:
                 _write_mask(sample, key, target, bool(settings.presence_only))
             files[rel] = {"sources": signature, "stat": _stat(target), "md5": _md5(target)}
@@ -247,6 +261,10 @@ def _classify(layout: Layout, settings: DatasetSettings) -> tuple[list[_Sample],
             aoi = f"{chip}_{settings.year}" if settings.year is not None else chip
             left_out.append(LeftOut(aoi, split, "no chip folder (masks not built)"))
         for cy in found.get(chip, []):
+            filtered = left_out_reason(layout, cy, settings.min_class_share, settings.excluded_classes)
+            if filtered:  # the land-cover homogeneity filter (--min-class-share, --excluded-classes)
+                left_out.append(LeftOut(cy.stem, split, filtered))
+                continue
             sample, reason = _sample(layout, cy, split)
             if sample is None:
                 left_out.append(LeftOut(cy.stem, split, reason))
@@ -280,12 +298,24 @@ def _sample(layout: Layout, cy: ChipYear, split: str) -> tuple[_Sample | None, s
         if unfit:
             return None, unfit
         images[season] = (path, [names.index(b) + 1 for b in FTW_BANDS], tags)
-    return _Sample(cy, split, grid, masks, images), ""
+    return _Sample(cy, split, grid, masks, images, sensor_files=_sensor_files(layout, cy)), ""
+
+
+def _sensor_files(layout: Layout, cy: ChipYear) -> dict[str, Path]:
+    """The other sensors' images (and quality layers) of the chip-year on disk, by output folder."""
+    out = {}
+    for path in sorted(layout.chip_dir(cy.chip, cy.year).glob(f"{cy.stem}_*.tif")):
+        match = SENSOR_FILE.fullmatch(path.name[len(cy.stem) + 1:])
+        if match and match["sensor"] != "s2":
+            window = WINDOWS.get(match["season"] or "", "static")
+            out[f"{match['sensor']}_{'images' if match['kind'] == 'image' else 'qa'}/{window}"] = path
+    return out
 
 
 def _outputs(sample: _Sample, country: str) -> dict[str, tuple[str, str]]:
     out = {f"{country}/s2_images/{w}/{sample.aoi_id}.tif": ("image", s) for s, w in WINDOWS.items()}
     out.update({f"{country}/label_masks/{d}/{sample.aoi_id}.tif": ("mask", m) for m, d in MASK_DIRS.items()})
+    out.update({f"{country}/{folder}/{sample.aoi_id}.tif": ("sensor", folder) for folder in sample.sensor_files})
     return out
 
 
@@ -317,6 +347,16 @@ def _write_image(sample: _Sample, season: str, target: Path) -> None:
     carried.update(FTW_WINDOW=WINDOWS[season], FTW_SEASON=season, FTW_AOI_ID=sample.aoi_id)
     write_cog(target, fit_array(data, row0, col0, CHIP_PX, 0), fitted, nodata=0, descriptions=list(FTW_BANDS),
               tags=carried)
+
+
+def _write_sensor_image(sample: _Sample, folder: str, target: Path) -> None:
+    """Another sensor's image fitted to the export grid, its bands, data type, nodata and tags kept."""
+    with rasterio.open(sample.sensor_files[folder]) as src:
+        data, nodata, names, tags = src.read(), src.nodata, list(src.descriptions), src.tags()
+    fitted, row0, col0 = fit_grid(sample.grid)
+    fill = nodata if nodata is not None else 0
+    write_cog(target, fit_array(data, row0, col0, CHIP_PX, fill), fitted, nodata=nodata, descriptions=names,
+              tags={**tags, "FTW_AOI_ID": sample.aoi_id})
 
 
 def mask_array(masks: dict[str, Path], mask_type: str, presence_only: bool) -> np.ndarray:

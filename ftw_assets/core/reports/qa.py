@@ -21,6 +21,7 @@ from ftw_assets.core.dataset.layout import Layout
 from ftw_assets.core.dataset.records import ImagesRecord, RefinementRecord, SelectionRecord, load_all
 from ftw_assets.core.reports.preview import SEASON_ORDER, SeasonPreview
 from ftw_assets.core.reports.qa_settings import QaSettings
+from ftw_assets.core.sensors.report import sensor_section
 
 MASK_COLOURS = np.array([[240, 240, 240], [60, 150, 60], [200, 60, 60], [120, 120, 120]], dtype=np.uint8)
 
@@ -177,5 +178,5 @@ the other {len(clouds) - measured}.</p>
 <h2>Days between scene and target date</h2>{_histogram(gaps, [0, 3, 7, 14, 30, 60, 366], "days")}
 <h2 id="problems">Skipped and failed</h2><table><tr><th>chip-year</th><th>season</th><th>what</th><th>reason</th></tr>{table}</table>
 <h2>Gallery</h2>{"".join(gallery) or "<p>no images</p>"}
-</body></html>
+{sensor_section(layout)}</body></html>
 """

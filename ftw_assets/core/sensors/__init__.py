@@ -3,6 +3,12 @@ table (:mod:`.config`, its types in :mod:`.spec`), what their quality and class 
 (:mod:`.quality`) and one scene model over all of them (:mod:`.scene`, parsed from STAC items by
 :mod:`.items`). No Dagster here.
 
+The pipeline's part: :mod:`.search` (a sensor's source for a dataset's ``--stac-host``, and its search),
+:mod:`.choice` (which scenes each chip-season gets, one search per tile x window), :mod:`.read` (the
+bands onto the chip grid, warped with GDAL from open files), :mod:`.images` (a chip-year's files,
+record and child item, with :mod:`.stac` and :mod:`.pictures`), :mod:`.checks` (the quality checks per modality),
+:mod:`.homogeneity` (the land-cover filter) and :mod:`.report` (their part of the QA report).
+
 :mod:`.scene` and :mod:`.items` are imported on first use: they build on the Sentinel-2 scene model,
 which itself reads its bands from :mod:`.config`, so importing them eagerly here would be circular.
 """

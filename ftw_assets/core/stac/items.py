@@ -66,11 +66,13 @@ def chip_item(
     instance_ids_file: str | None,
     interval: tuple[dt.datetime, dt.datetime] | None = None,
     season_items: tuple[str, ...] = (),
+    sensor_items: tuple[str, ...] = (),
 ) -> pystac.Item:
     """The parent item ``{chip}_{year}`` with its masks as ``labels`` assets (hrefs relative).
 
-    Its time range is the year, or from the earliest to the latest chosen scene when scenes were
-    selected (``interval``); ``season_items`` are linked as ``related``."""
+    Its time range is the year, or from the earliest to the latest chosen Sentinel-2 scene when scenes
+    were selected (``interval``); ``season_items`` (Sentinel-2) and ``sensor_items`` (the other sensors'
+    child items) are linked as ``related``."""
     footprint = grid_footprint(grid)
     start = dt.datetime(year, 1, 1, tzinfo=dt.timezone.utc)
     end = dt.datetime(year, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
@@ -107,6 +109,9 @@ def chip_item(
     for name in season_items:
         item.add_link(pystac.Link("related", f"./{name}.json", media_type=pystac.MediaType.GEOJSON,
                                   title="Sentinel-2 scene chosen for a season"))
+    for name in sensor_items:
+        item.add_link(pystac.Link("related", f"./{name}.json", media_type=pystac.MediaType.GEOJSON,
+                                  title="Another sensor's image of the chip"))
     for rel in ("root", "parent", "collection"):
         item.add_link(pystac.Link(rel, "../collection.json", media_type=pystac.MediaType.JSON))
     return item

@@ -16,11 +16,14 @@ from ftw_assets.defs.masks.assets import masks
 from ftw_assets.defs.scenes.selection import selected_scenes
 from ftw_assets.defs.images.assets import clipped_images
 from ftw_assets.defs.refinement.assets import cloud_refinement
+from ftw_assets.defs.sensors.assets import SENSOR_ASSETS
+from ftw_assets.core.sensors.homogeneity import parent_properties
+from ftw_assets.core.sensors.images import item_ids_on_disk
 from ftw_assets.partitions import chip_year_backfill, chip_year_partitions
 from ftw_assets.resources import DatasetResource
 
 
-@dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill, deps=[masks, selected_scenes, clipped_images, cloud_refinement],
+@dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill, deps=[masks, selected_scenes, clipped_images, cloud_refinement, *SENSOR_ASSETS.values()],
           group_name="catalog", kinds={"stac"})
 def stac_catalog(context: dg.AssetExecutionContext, dataset: DatasetResource) -> None:
     """Write each chip-year's parent item (validated offline), then bring the index and the collection up
@@ -42,10 +45,12 @@ def stac_catalog(context: dg.AssetExecutionContext, dataset: DatasetResource) ->
                                load(layout, chip_year, SelectionRecord), load(layout, chip_year, RefinementRecord),
                                on_disk)
         item = chip_item(
-            chip, year, grid, properties=parent.properties,
+            chip, year, grid, properties={**parent.properties,
+                                          **parent_properties(layout, chip_year, settings.extra_sensors())},
             mask_files={m: p.name for m, p in files.items()},
             instance_ids_file=ids_csv.name if ids_csv.exists() else None,
             interval=parent.interval, season_items=parent.season_items,
+            sensor_items=tuple(item_ids_on_disk(layout, chip_year, settings.extra_sensors())),
         )
         item.collection_id = f"{layout.name}-chips"
         validate_stac(item_dict(item))

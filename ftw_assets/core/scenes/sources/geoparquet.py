@@ -33,7 +33,7 @@ class GeoparquetSource(SceneSource):
         if not self.local_path.exists():
             raise InputError(f"the stac-geoparquet file {path} does not exist; build it with `ftwd make-archive` "
                              "or point --stac-host at an existing file")
-        _check_schema(self.local_path, path)
+        self.intervals = {"start_datetime", "end_datetime"} <= _check_schema(self.local_path, path)
         super().__init__(path, collection or "", policy)
         self.base = path.rsplit("/", 1)[0] + "/" if "://" in path else str(Path(path).resolve().parent)
 
@@ -42,7 +42,9 @@ class GeoparquetSource(SceneSource):
         xmin, ymin, xmax, ymax = area.bounds
         sql = [
             "SELECT * FROM read_parquet(?) WHERE bbox.xmax >= ? AND bbox.xmin <= ? AND bbox.ymax >= ? AND bbox.ymin <= ?",
-            "AND datetime >= ? AND datetime <= ?",
+            # Items with only an interval (datetime null: ESA WorldCover) match when it overlaps the query's.
+            "AND coalesce(datetime, end_datetime) >= ? AND coalesce(datetime, start_datetime) <= ?" if self.intervals
+            else "AND datetime >= ? AND datetime <= ?",
         ]
         params: list[Any] = [str(self.local_path), xmin, xmax, ymin, ymax, query.start, query.end]
         if self.collection:
@@ -106,8 +108,9 @@ class GeoparquetSource(SceneSource):
 REQUIRED_COLUMNS = ("id", "datetime", "bbox", "assets")  # what the search reads
 
 
-def _check_schema(local_path: Path, shown: str) -> None:
-    """Refuse a file that is not stac-geoparquet before any search (its footer only is read)."""
+def _check_schema(local_path: Path, shown: str) -> set[str]:
+    """Refuse a file that is not stac-geoparquet before any search (its footer only is read); return
+    its column names."""
     import pyarrow.parquet as pq
 
     try:
@@ -117,7 +120,7 @@ def _check_schema(local_path: Path, shown: str) -> None:
     else:
         missing = [c for c in REQUIRED_COLUMNS if c not in names]
         if not missing:
-            return
+            return names
         reason = f"it has no {', '.join(missing)} column(s)"
     raise InputError(f"--stac-host {shown} is not a stac-geoparquet file ({reason}). Point --stac-host at one (as "
                      "`rustac translate` or stac-geoparquet write them, or `ftwd make-archive`), or at a STAC API.")

@@ -1,0 +1,89 @@
+"""Benchmark, not a test: ``create-dataset --download-images`` of the bench fields (about 400 chips, the bench
+archive served by the COG server) through a deployment (PostgreSQL, Redis, the daemon, Celery workers; the
+cluster harness of ``ftw_assets_tests/cluster``) with 1 and then 2 workers, printed side by side.
+
+Throughput is chip-years per second over the chip-year runs (first start to last end, from the run records),
+so the setup runs (fields, chip registry) and the start of the services do not count. ``--no-netns`` (the
+default here is namespaces, as in ``make cluster-demo``) runs the workers on 127.0.0.1.
+
+    .venv/bin/python -m ftw_assets_tests.cluster.bench [--no-netns]   (make bench-cluster)
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+from ftw_assets_tests.cluster.harness import REPO, Cluster, missing
+
+
+def build(workers: int, work: Path, parquet: Path, field_file: Path, calendar: Path, netns: bool) -> dict:
+    import dagster as dg
+
+    from ftw_assets_tests.servers.harness import archive_copy_served_at
+
+    out = work / f"out-{workers}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    with Cluster(out, cog_root=parquet.parent, workers=workers, netns=netns) as cluster:
+        served = archive_copy_served_at(parquet, cluster.cog_url, work / f"served-{workers}.parquet")
+        started = time.monotonic()
+        made = cluster.ftwd("create-dataset", field_file, out, "--name", "bench", "--year", "2024", "--stac-host",
+                            served, "--crop-calendar-dir", calendar, "--download-images", "--no-refine-cloud",
+                            "--processes", str(workers), timeout=3600)
+        wall = time.monotonic() - started
+        assert made.returncode == 0, made.stderr[-3000:]
+        instance = cluster.instance()
+        records = [r for r in instance.get_run_records(dg.RunsFilter(tags={"ftw/launched_by": "ftwd"}))
+                   if r.dagster_run.tags.get("dagster/asset_partition_range_start")]
+        first, last = min(r.start_time for r in records), max(r.end_time for r in records)
+        chip_years = _count(made.stdout)
+        per_worker = {}
+        for r in records:
+            name = r.dagster_run.tags.get("ftw/worker", "?").split(":")[0]
+            per_worker[name] = per_worker.get(name, 0) + 1
+        instance.dispose()
+    return {"workers": workers, "chip_years": chip_years, "runs": len(records), "runs_per_worker": per_worker,
+            "seconds": round(last - first, 1), "wall_s": round(wall, 1),
+            "chip_years_per_s": round(chip_years / (last - first), 2)}
+
+
+def _count(stdout: str) -> int:
+    """The chip-years of the plan, from ftwd's "N chips x 1 year(s): M chip-years need work" line."""
+    for line in stdout.splitlines():
+        if "chip-years need work" in line:
+            return int(line.split(":")[1].split()[0])
+    return 0
+
+
+def main() -> None:
+    from ftw_assets.demo.archive import build_archive
+    from ftw_assets.demo.world import write_demo_calendar
+    from ftw_assets_tests.bench.__main__ import SPEC
+    from ftw_assets_tests.bench.end_to_end import fields
+
+    parser = argparse.ArgumentParser(prog="python -m ftw_assets_tests.cluster.bench")
+    parser.add_argument("--no-netns", action="store_true")
+    args = parser.parse_args()
+    reason = None if args.no_netns else missing()
+    if reason:
+        raise SystemExit(f"cluster bench: {reason} (--no-netns runs it on 127.0.0.1)")
+    work = REPO / "data" / "bench" / "cluster"
+    work.mkdir(parents=True, exist_ok=True)
+    parquet = build_archive(REPO / "data" / "cache" / "bench-archive", SPEC)
+    field_file, calendar = fields(work / "fields.gpkg"), write_demo_calendar(work / "calendar")
+    rows = [build(n, work, parquet, field_file, calendar, not args.no_netns) for n in (1, 2)]
+    for row in rows:
+        print(row, flush=True)
+    one, two = rows
+    print(f"\n| workers | chip-years | runs (per worker) | chip-year runs, s | chip-years/s |\n| --- | --- | --- | --- | --- |")
+    for row in rows:
+        print(f"| {row['workers']} | {row['chip_years']} | {row['runs']} ({row['runs_per_worker']}) | {row['seconds']} | "
+              f"{row['chip_years_per_s']} |")
+    print(f"\n2 workers vs 1: {two['chip_years_per_s'] / one['chip_years_per_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
