@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR := data/demo
 STAC_BROWSER := $(VENV)/share/ftw-assets/stac-browser/ftw-stac-browser.json
 
-.PHONY: install stac-browser train-stack ftw-fit demo test bench bench-scale cluster-demo bench-cluster ui validate clean
+.PHONY: install stac-browser train-stack ftw-fit demo test bench bench-scale bench-registry cluster-demo bench-cluster ui validate clean
 
 install: $(STAMP) $(STAC_BROWSER)
 
@@ -52,6 +52,11 @@ bench: install
 # UTM zones and several MGRS tiles), with each build's peak RSS, event database size and `ftwd status` time.
 bench-scale: install
 	$(BIN)/python -m ftw_assets_tests.bench.scale
+	$(BIN)/python -m ftw_assets_tests.bench.registry --chips 50000 --years 2
+
+# Only the 50,000 x 2 chip-year registry (event database size, `ftwd status`, the UI's partitions page in Chromium).
+bench-registry: install
+	$(BIN)/python -m ftw_assets_tests.bench.registry --chips 50000 --years 2
 
 # The demo built through a deployment on this machine (ftw_assets_tests/cluster): PostgreSQL, Redis, the Dagster
 # daemon and webserver and two Celery workers, the workers in network namespaces of their own (needs root); one
