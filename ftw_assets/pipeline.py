@@ -150,6 +150,7 @@ def materialize_dataset(
             closure=_closure(keys), checks=() if loop else checks,
             batch=chips_per_run or CHIPS_PER_RUN, echo=echo, after=list(after),
             chip_table=layout.chips_parquet, progress=progress, processes=processes,
+            balance=chips_per_run is None,
         )
         if loop and not summary.failed and not runner.stopped():
             from ftw_assets.core.scenes.refinement import RefinementSettings

@@ -485,7 +485,8 @@ def test_a_read_only_dataset_is_read_and_not_written(tmp_path):
         status = ftwd("status", view)
         assert status.returncode == 0, status.stderr
         rows = {line.split()[0]: line.split()[1:] for line in status.stdout.splitlines()[1:] if line.strip()}
-        assert rows["masks"][:4] == ["3", "0", "0", "0"] and rows["selected_scenes"][3] == "3"
+        assert rows["masks"][:4] == ["3", "0", "0", "0"]
+        assert "selected_scenes" not in rows  # a masks-only dataset: status lists the assets it is made of
         write = ftwd("add-year", view, "2023")
         assert write.returncode == 3, write.stdout + write.stderr
         assert "view cannot be written" in write.stderr and "is on a read-only file system" in write.stderr

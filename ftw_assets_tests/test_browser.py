@@ -17,7 +17,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "data" / "test-artifacts" / "u
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run"]
 SIX = ("chip_grid", "masks", "crop_calendar", "selected_scenes", "clipped_images", "stac_catalog")
-GROUPS = {"catalog", "chips", "export", "images", "masks", "refinement", "scenes"}
+GROUPS = {"catalog", "chips", "export", "images", "masks", "refinement", "scenes", "sensors"}
 # ms: every wait is for a state (a text, a node, a decoded image) and ends as soon as it is reached; the limit
 # is generous because the suite shares two cores and the UI lays out and renders slowly under load.
 WAIT = 120_000

@@ -50,7 +50,9 @@ def environment_problem(err: BaseException, where: Path | str | None = None) -> 
         path = getattr(err, "filename", None) or where
         resume = ("What was written is kept (every file is written whole or not at all); rerun the same command "
                   "to resume.")
-        if code in _FULL or any(t in text for t in _FULL_TEXTS):
+        # SQLite reports a full disk under WAL as a plain I/O error: full if the disk has under 1 MB left.
+        full_io = "disk i/o error" in text and _free_bytes(path) < 2**20
+        if code in _FULL or any(t in text for t in _FULL_TEXTS) or full_io:
             return EnvironmentProblem(f"the disk holding {path} is full{_free(path)}. Free some space or move the "
                                       f"dataset to a larger disk. {resume}")
         if code in _READ_ONLY or any(t in text for t in _READ_ONLY_TEXTS):
@@ -64,6 +66,13 @@ def environment_problem(err: BaseException, where: Path | str | None = None) -> 
                                       "Choose an OUTPUT_DIR that is not inside a file.")
         err = err.__cause__ or err.__context__
     return None
+
+
+def _free_bytes(path) -> float:
+    for candidate in (Path(path), *Path(path).parents) if path else ():
+        if candidate.exists():
+            return shutil.disk_usage(candidate).free
+    return float("inf")
 
 
 def _free(path) -> str:
