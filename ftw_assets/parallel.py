@@ -48,21 +48,74 @@ def balanced_batch(chip_years: int, batch: int, processes: int) -> int:
 POOL_RESTARTS = 1
 
 
+class Workers:
+    """The worker processes of one ftwd on one dataset: started once (:meth:`start`, before the setup
+    assets run, so that their imports overlap the parent's own work) and reused by each plan it runs
+    (the chip-year runs, then re-selection's rounds). A pool broken by a dying worker is replaced."""
+
+    def __init__(self, output_dir: Path, processes: int):
+        self.output_dir, self.processes = str(Path(output_dir).resolve()), processes
+        self._pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or SQLite handles
+            self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=context,
+                                             initializer=_start_worker, initargs=(self.output_dir, self.processes))
+            for _ in range(self.processes):  # the pool starts a process per task while none is idle
+                self._pool.submit(_ready)
+        return self._pool
+
+    def discard(self) -> None:
+        """Drop a broken pool: the next :meth:`start` makes a fresh one."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+_current: Workers | None = None  # the pool materialize_dataset started for its dataset
+
+
+@contextlib.contextmanager
+def workers(output_dir: Path, processes: int):
+    """Worker processes for ``output_dir``, started now and used by every :func:`run_in_processes`
+    inside the block; stopped at its end."""
+    global _current
+    previous, _current = _current, Workers(output_dir, processes) if processes > 1 else None
+    try:
+        if _current is not None:
+            _current.start()
+        yield _current
+    finally:
+        if _current is not None:
+            _current.close()
+        _current = previous
+
+
 def run_in_processes(output_dir: Path, plan: list, processes: int, progress, tags: dict | None, stop: threading.Event,
                      line) -> list:
-    """Execute ``plan`` (runner.PlannedRun) on ``processes`` worker processes; ``progress`` is told of
-    each run as it finishes (in finishing order); outcomes come back in plan order."""
+    """Execute ``plan`` (runner.PlannedRun) on ``processes`` worker processes (those :func:`workers`
+    started, or new ones); ``progress`` is told of each run as it finishes (in finishing order);
+    outcomes come back in plan order."""
     from ftw_assets import runner
 
+    own = _current is None or _current.output_dir != str(Path(output_dir).resolve())
+    pool = Workers(output_dir, processes) if own else _current
     outcomes: dict[int, runner.RunOutcome] = {}
     progress.start(sum(p.count for p in plan), len(plan))
     todo = list(range(len(plan)))
     try:
         for attempt in range(POOL_RESTARTS + 1):
-            lost = _pool(output_dir, plan, todo, processes, tags, stop, outcomes,
+            lost = _pool(pool, plan, todo, tags, stop, outcomes,
                          lambda o: progress.finished(o, line(o, f"{len(outcomes)}/{len(plan)}")))
             if not lost:
                 break
+            pool.discard()
             _fail_orphaned_runs(runner.open_instance(runner.dataset_layout(Path(output_dir))))
             todo = [i for i, _ in lost]
             if attempt == POOL_RESTARTS or stop.is_set():
@@ -71,35 +124,35 @@ def run_in_processes(output_dir: Path, plan: list, processes: int, progress, tag
                     progress.finished(outcomes[i], line(outcomes[i], f"{len(outcomes)}/{len(plan)}"))
     finally:
         progress.close()
+        if own:
+            pool.close()
     return [outcomes[i] for i in sorted(outcomes)]
 
 
-def _pool(output_dir, plan, todo: list[int], processes: int, tags, stop, outcomes: dict, finished) -> list:
-    """``plan[i]`` for each i of ``todo`` on a new pool; the runs lost to a worker's death come back."""
+def _pool(workers: Workers, plan, todo: list[int], tags, stop, outcomes: dict, finished) -> list:
+    """``plan[i]`` for each i of ``todo`` on the workers; the runs lost to a worker's death come back."""
     from ftw_assets.core.raster.windows import RETRIES
 
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or open SQLite handles inherited
     lost, done = [], threading.Event()
     try:
-        with ProcessPoolExecutor(max_workers=min(processes, len(todo)), mp_context=context,
-                                 initializer=_start_worker, initargs=(str(output_dir), processes)) as pool:
-            threading.Thread(target=_relay_stop, args=(stop, done, pool), daemon=True).start()
-            pending = {pool.submit(_execute_run, [a.to_user_string() for a in plan[i].assets], plan[i].first,
-                                   plan[i].last, plan[i].count, tags): i for i in todo}
-            while pending:
-                ready, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in ready:
-                    i = pending.pop(future)
-                    try:
-                        outcome, retries = future.result()
-                    except BrokenProcessPool as err:  # a worker died: this run was in flight or not handed out
-                        lost.append((i, err))
-                        continue
-                    if outcome is None:  # not started: Ctrl-C came first
-                        continue
-                    RETRIES.update(retries)
-                    outcomes[i] = outcome
-                    finished(outcome)
+        pool = workers.start()
+        threading.Thread(target=_relay_stop, args=(stop, done, pool), daemon=True).start()
+        pending = {pool.submit(_execute_run, [a.to_user_string() for a in plan[i].assets], plan[i].first,
+                               plan[i].last, plan[i].count, tags): i for i in todo}
+        while pending:
+            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in ready:
+                i = pending.pop(future)
+                try:
+                    outcome, retries = future.result()
+                except BrokenProcessPool as err:  # a worker died: this run was in flight or not handed out
+                    lost.append((i, err))
+                    continue
+                if outcome is None:  # not started: Ctrl-C came first
+                    continue
+                RETRIES.update(retries)
+                outcomes[i] = outcome
+                finished(outcome)
     finally:
         done.set()  # ends the relay
     return lost
@@ -143,10 +196,8 @@ def _lost(run, err: BaseException):
 
 
 def _start_worker(output_dir: str, processes: int) -> None:
-    from ftw_assets import runner
     from ftw_assets.batch import STOP
     from ftw_assets.core.raster.windows import share_block_cache
-    from ftw_assets.definitions import build_defs
 
     os.environ["FTW_OUTPUT_DIR"] = output_dir
     share_block_cache(processes)
@@ -159,9 +210,27 @@ def _start_worker(output_dir: str, processes: int) -> None:
 
     signal.signal(signal.SIGINT, on_sigint)
     signal.signal(signal.SIGUSR1, lambda signum, frame: STOP.set())  # the parent's stop (_relay_stop)
-    defs = build_defs(Path(output_dir))
-    _worker["job"] = defs.resolve_implicit_global_asset_job_def()
-    _worker["instance"] = runner.open_instance(runner.dataset_layout(Path(output_dir)))
+    # Most of a worker's start-up is importing; the definitions and the instance wait for the first run,
+    # as the dataset's settings and history may still be being written.
+    import ftw_assets.definitions  # noqa: F401
+    import ftw_assets.runner  # noqa: F401
+    _worker["output_dir"] = Path(output_dir)
+
+
+def _ready() -> int:
+    """A task that only makes the pool start a worker."""
+    return os.getpid()
+
+
+def _definitions():
+    if "job" not in _worker:
+        from ftw_assets import runner
+        from ftw_assets.definitions import build_defs
+
+        defs = build_defs(_worker["output_dir"])
+        _worker["job"] = defs.resolve_implicit_global_asset_job_def()
+        _worker["instance"] = runner.open_instance(runner.dataset_layout(_worker["output_dir"]))
+    return _worker["job"], _worker["instance"]
 
 
 def _die_with_parent() -> None:
@@ -199,6 +268,7 @@ def _execute_run(assets: list[str], first: str, last: str, count: int, tags: dic
         return None, {}
     before = RETRIES.copy()
     keys = [dg.AssetKey.from_user_string(a) for a in assets]
-    with runner.own_defs_state(_worker["instance"]):
-        outcome = runner.execute_run(_worker["job"], _worker["instance"], keys, first, last, count, tags)
+    job, instance = _definitions()
+    with runner.own_defs_state(instance):
+        outcome = runner.execute_run(job, instance, keys, first, last, count, tags)
     return outcome, dict(RETRIES - before)

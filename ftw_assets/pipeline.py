@@ -94,7 +94,9 @@ def reselection_plan(instance: dg.DagsterInstance, targets: Iterable[ChipYear], 
 def run_requests(plan: list[runner.PlannedRun], trigger: str, run_key: str) -> list[dg.RunRequest]:
     """One request per planned run: a range of chip-year partitions in one run, as backfills batch them."""
     return [
-        dg.RunRequest(asset_selection=run.assets, run_key=f"{run_key}:{run.first}:{run.last}",
+        # No checks: they scan the whole dataset, once after the chip-year runs (a request's default is every
+        # check of its assets).
+        dg.RunRequest(asset_selection=run.assets, asset_check_keys=[], run_key=f"{run_key}:{run.first}:{run.last}",
                       tags={ASSET_PARTITION_RANGE_START_TAG: run.first, ASSET_PARTITION_RANGE_END_TAG: run.last,
                             TRIGGER_TAG: trigger, "ftw/chip_years": str(run.count)})
         for run in plan
@@ -133,7 +135,7 @@ def materialize_dataset(
     import os
 
     from ftw_assets.definitions import build_defs
-    from ftw_assets.parallel import DEFAULT_PROCESSES
+    from ftw_assets.parallel import DEFAULT_PROCESSES, workers
 
     output_dir = Path(output_dir).resolve()
     processes = processes or DEFAULT_PROCESSES
@@ -143,7 +145,7 @@ def materialize_dataset(
     loop, checks = stages.refine and reselect, checks_for(stages)
     layout = runner.dataset_layout(output_dir)
     defs, instance = build_defs(output_dir), runner.open_instance(layout)
-    with runner.stop_on_ctrl_c():
+    with runner.stop_on_ctrl_c(), workers(output_dir, processes if not runner.deployed(instance) else 1):
         summary = runner.materialize_missing(
             defs, instance, unpartitioned=setup_assets(), partitioned=keys,
             redo=tuple(k for k in keys if STAGE_OF[k] in set(redo)),

@@ -383,7 +383,7 @@ def execute_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan, echo:
 
 def _run_plan(job, instance, plan: list[PlannedRun], progress: Progress, tags: dict | None = None,
               processes: int = 1) -> list[RunOutcome]:
-    if _deployed(instance):  # submitted to the deployment's instance, run on its workers, followed here
+    if deployed(instance):  # submitted to the deployment's instance, run on its workers, followed here
         from ftw_assets.deploy.submit import run_plan
 
         return run_plan(instance, _dataset_folder(instance), plan, progress, tags, _line)
@@ -486,7 +486,7 @@ def execute_run(job, instance, assets, first, last, n, extra_tags: dict | None =
     """One run of ``job``'s ``assets`` over the partition range ``first``..``last`` (``n`` chip-years;
     no range for unpartitioned assets), or of the asset ``checks`` alone, in this process (with a deployment:
     on its workers)."""
-    if _deployed(instance):
+    if deployed(instance):
         from ftw_assets.deploy.submit import run_one
 
         return run_one(instance, _dataset_folder(instance), assets, first, last, n, extra_tags, checks)
@@ -495,13 +495,9 @@ def execute_run(job, instance, assets, first, last, n, extra_tags: dict | None =
     # Asset runs carry no checks (they scan the whole dataset, unpartitioned); check runs carry no assets.
     subset = job.get_subset(asset_selection=set(assets), asset_check_selection=checks or set())
     subset = subset.with_logger_defs({**subset.loggers, "console": ftwd_console_logger})
-    result = _off_main_thread(lambda: subset.execute_in_process(
-        instance=instance, tags={**tags, **(extra_tags or {}), "ftw/launched_by": "ftwd", WORKER_TAG: worker_name()},
-        run_config=QUIET,
-        raise_on_error=False,
-        # Recorded in the run, so the UI's runs list shows the target as for its own runs.
-        asset_selection=list(assets) or None,
-    ))
+    result = _off_main_thread(lambda: _execute_in_process(
+        subset, instance, {**tags, **(extra_tags or {}), "ftw/launched_by": "ftwd", WORKER_TAG: worker_name()},
+        frozenset(assets)))
     errors = []
     for evaluation in result.get_asset_check_evaluations() if checks else []:
         if not evaluation.passed:
@@ -519,14 +515,27 @@ def execute_run(job, instance, assets, first, last, n, extra_tags: dict | None =
                       time.monotonic() - start, errors, interrupted=interrupted)
 
 
-def _deployed(instance) -> bool:
+def _execute_in_process(subset: dg.JobDefinition, instance, tags: dict, assets: frozenset):
+    """``subset.execute_in_process``, with the run recording ``assets`` as its asset selection (so the UI's
+    runs list shows the target as for its own runs). ``execute_in_process(asset_selection=...)`` would
+    subset the job again from the whole graph and so add every check of the selected assets: the
+    dataset-wide image checks would then run inside every chip-year run."""
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.execute_in_process import core_execute_in_process
+
+    return core_execute_in_process(
+        job=InMemoryJob(job_def=subset.as_ephemeral_job(resource_defs={}, input_values={})), run_config=QUIET, instance=instance, output_capturing_enabled=True,
+        raise_on_error=False, run_tags={**(subset.run_tags or {}), **tags}, asset_selection=assets or None)
+
+
+def deployed(instance) -> bool:
     """Whether ``instance`` is a deployment's (:mod:`ftw_assets.deploy`): runs go to its Celery workers."""
     return type(instance.run_launcher).__name__ == "FtwCeleryRunLauncher"
 
 
 def _dataset_folder(instance) -> Path:
     """The dataset folder: the one holding the dataset's own dagster_home, or with a deployment FTW_OUTPUT_DIR."""
-    if _deployed(instance):
+    if deployed(instance):
         from ftw_assets.resources import output_dir_from_env
 
         return output_dir_from_env()

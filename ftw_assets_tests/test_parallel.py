@@ -56,6 +56,11 @@ def test_two_processes_build_the_same_dataset_as_one(tmp_path, demo_inputs, arch
              if run.tags.get("dagster/asset_partition_range_start") and "ftw/trigger" not in run.tags]
     workers = {run.tags[WORKER_TAG] for run in first}
     assert len(first) == 4 and len(workers) == 2 and worker_name() not in workers
+    # The dataset-wide image checks run once, after the chip-year runs, not inside each of them.
+    from dagster._core.events import DagsterEventType
+
+    started = [e.step_key for run in runs for e in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)]
+    assert started.count("clipped_image_checks") == 1 and started.count("clipped_images") == 4 + 1
 
 
 def test_workers_end_with_a_killed_ftwd_and_the_rerun_finishes_identical(tmp_path, demo_inputs, archive_parquet,

@@ -55,9 +55,11 @@ def write_text(target: str | os.PathLike, text: str) -> None:
 
 
 def inside(root: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """Return ``path`` resolved, refusing anything that would land outside ``root``."""
-    root_r = Path(root).resolve()
-    path_r = Path(path).resolve()
-    if path_r != root_r and root_r not in path_r.parents:
-        raise ValueError(f"refusing to write {path_r}: it is outside the output folder {root_r}")
-    return path_r
+    """Return ``path`` made absolute and normalised, refusing anything that would land outside ``root``.
+    Lexical (``..`` folded, no symlinks followed): dataset paths are built from grid-made chip ids, and
+    resolving each one cost a filesystem lookup per folder level, many times per chip-year."""
+    root_n = os.path.abspath(root)
+    path_n = os.path.abspath(path)
+    if path_n != root_n and not path_n.startswith(root_n.rstrip(os.sep) + os.sep):
+        raise ValueError(f"refusing to write {path_n}: it is outside the output folder {root_n}")
+    return Path(path_n)

@@ -57,8 +57,26 @@ def plan_dataset(settings: DatasetSettings, output_dir: Path) -> Plan:
     return Plan(settings, fields, report, year, chips)
 
 
+_PLANNED: dict[tuple, gpd.GeoDataFrame] = {}  # the last chip table planned in this process, by its inputs
+
+
 def plan_chips(fields: gpd.GeoDataFrame, settings: DatasetSettings) -> gpd.GeoDataFrame:
-    """The chip table: cells with at least ``--min-coverage`` of fields, each with its split."""
+    """The chip table: cells with at least ``--min-coverage`` of fields, each with its split. The
+    table planned for the same field file (by content) and options is reused: ``create-dataset``
+    plans it while checking its inputs and ``chip_registry`` again in the same process (the
+    coverage of every cell costs seconds at a few hundred chips)."""
+    key = (settings.fields_sha256, settings.layer, len(fields), settings.cell_km, settings.min_coverage, settings.split_type,
+           str(settings.split_percents), settings.seed)
+    if settings.fields_sha256 and key in _PLANNED:
+        return _PLANNED[key].copy()
+    chips = _plan_chips(fields, settings)
+    if settings.fields_sha256:
+        _PLANNED.clear()
+        _PLANNED[key] = chips.copy()
+    return chips
+
+
+def _plan_chips(fields: gpd.GeoDataFrame, settings: DatasetSettings) -> gpd.GeoDataFrame:
     cells = build_chips(fields, settings.cell_km, 0.0)
     chips = cells[cells["coverage"] >= settings.min_coverage].reset_index(drop=True) if len(cells) else cells
     if chips.empty:

@@ -18,7 +18,10 @@ import threading
 import geopandas as gpd
 import numpy as np
 import shapely
+import warnings
+
 from rasterio import features
+from rasterio.errors import NotGeoreferencedWarning
 
 from ftw_assets.core.errors import InputError
 from pathlib import Path
@@ -26,6 +29,10 @@ from pathlib import Path
 from ftw_assets.core.atomic import write_text
 from ftw_assets.core.raster.cog import write_cog
 from ftw_assets.core.geometry.grid import ChipGrid, grid_footprint
+
+# rasterio's rasterize warns about the bare in-memory array it burns into, though the transform is given:
+# a filter once (catch_warnings around each call is not thread-safe, and masks are made on threads).
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio.features")
 
 MASK_TYPES = ("instance", "semantic_2_class", "semantic_3_class")
 MASK_DTYPES = {"instance": "uint32", "semantic_2_class": "uint8", "semantic_3_class": "uint8"}

@@ -19,14 +19,29 @@ def stretch(rgb: np.ndarray, nodata: int = 0) -> np.ndarray:
     """(3, rows, cols) -> uint8 with the 2nd and 98th percentiles of each band at 1 and 255; nodata 0."""
     out = np.zeros(rgb.shape, dtype=np.uint8)
     valid = np.all(rgb != nodata, axis=0)
+    if not valid.any():
+        return out
     for i in range(rgb.shape[0]):
         band = rgb[i].astype(np.float32)
-        if not valid.any():
-            continue
-        lo, hi = np.percentile(band[valid], (2, 98))
+        lo, hi = _percentiles(rgb[i][valid], (2, 98))
         scaled = (band - lo) / max(hi - lo, 1e-6) * 254 + 1
         out[i] = np.where(valid, np.clip(scaled, 1, 255), 0).astype(np.uint8)
     return out
+
+
+def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """``np.percentile(values, qs)`` (linear interpolation); for unsigned integers from their histogram,
+    several times faster than sorting a chip's pixels."""
+    if values.dtype.kind != "u" or values.dtype.itemsize > 2:
+        return [float(v) for v in np.percentile(values.astype(np.float64), qs)]
+    cumulative = np.cumsum(np.bincount(values))
+    found = []
+    for q in qs:
+        rank = (values.size - 1) * q / 100  # the position in the sorted values, as numpy's "linear"
+        below = int(np.floor(rank))
+        a, b = np.searchsorted(cumulative, [below + 1, min(below + 2, values.size)])
+        found.append(float(a) + (float(b) - float(a)) * (rank - below))
+    return found
 
 
 def write_thumbnail(path: str | Path, rgb: np.ndarray) -> Path:
@@ -40,7 +55,7 @@ def write_picture(path: str | Path, data: np.ndarray) -> Path:
     with atomic_path(path, suffix=".png") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a thumbnail is a picture, not a map
         with rasterio.open(tmp, "w", driver="PNG", width=data.shape[2], height=data.shape[1], count=3,
-                           dtype="uint8") as dst:
+                           dtype="uint8", ZLEVEL=1) as dst:  # a third less time than the default 6, 9 % larger
             dst.write(data)
     aux = path.with_name(path.name + ".aux.xml")  # GDAL's sidecar for a PNG without georeferencing
     aux.unlink(missing_ok=True)
