@@ -17,6 +17,7 @@ from ftw_assets.core.errors import EnvironmentProblem, FtwError
 from ftw_assets.deploy import preflight
 from ftw_assets.deploy.config import COMMON_QUEUE, Deployment, read_config, write_deployment
 from ftw_assets.deploy.launcher import queue_for
+from ftw_assets.deploy.submit import _interleaved
 from ftw_assets_tests.helpers import DEMO_CHIPS, free_port, ftwd
 
 
@@ -25,8 +26,10 @@ def test_the_deployment_yaml_is_valid_dagster_config(tmp_path):
 
     home = write_deployment(tmp_path / "d", Deployment(pg_port=6543, redis_port=6380, shards=3, max_retries=2))
     config, _ = dagster_instance_config(str(home))
-    assert config["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
-    assert config["storage"]["postgres"]["postgres_db"]["password"] == {"env": "FTW_PG_PASSWORD"}  # no secret
+    for kind in ("run_storage", "event_log_storage", "schedule_storage"):
+        assert config[kind]["config"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
+        assert config[kind]["config"]["postgres_db"]["password"] == {"env": "FTW_PG_PASSWORD"}  # no secret
+    assert config["event_log_storage"]["class"] == "PooledPostgresEventLogStorage"
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert config["run_launcher"]["class"] == "FtwCeleryRunLauncher"
     assert config["run_launcher"]["config"]["broker"] == "redis://127.0.0.1:6380/0"
@@ -48,6 +51,8 @@ def test_runs_are_routed_by_tile_block_and_retries_to_any_worker():
     assert queue_for({}, 2)[0] == COMMON_QUEUE  # unpartitioned runs: any worker
     assert queue_for({"dagster/partition": f"{east}|2024"}, 2)[0] == q_east  # a UI run of one partition
     assert queue(f"{west}|2024", **{"ftw/shard": "1"}) == ("ftw-shard-1", {"ftw/tile": "33UWP", "ftw/shard": "1"})
+    # ftwd submits a plan's runs shard by shard in turn: the run slots go to every shard's worker at once.
+    assert _interleaved([0, 0, 0, 1, 1, 1]) == [0, 3, 1, 4, 2, 5] and _interleaved([0, 0, 1, 1, 2]) == [0, 2, 4, 1, 3]
 
 
 def _deployment(tmp_path, redis_port, pg_port) -> Path:

@@ -64,7 +64,13 @@ def instance_config(d: Deployment) -> dict:
     return {
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},
-        "storage": {"postgres": pg},
+        # dagster-postgres' storages with their connections kept open (ftw_assets/deploy/storage.py); schedules
+        # (rarely written) on its own.
+        "run_storage": {"module": "ftw_assets.deploy.storage", "class": "PooledPostgresRunStorage", "config": pg},
+        "event_log_storage": {"module": "ftw_assets.deploy.storage", "class": "PooledPostgresEventLogStorage",
+                              "config": pg},
+        "schedule_storage": {"module": "dagster_postgres.schedule_storage", "class": "PostgresScheduleStorage",
+                             "config": pg},
         "run_coordinator": {
             "module": "dagster._core.run_coordinator",
             "class": "QueuedRunCoordinator",
@@ -110,6 +116,15 @@ def write_deployment(home: Path, deployment: Deployment) -> Path:
     write_text(home / WORKSPACE_YAML, yaml.safe_dump({"load_from": [{"python_module": {
         "module_name": "ftw_assets.definitions", "attribute": "defs", "location_name": "ftw_assets"}}]}))
     return home
+
+
+def postgres_db(config: dict) -> dict | None:
+    """The ``postgres_db`` block of a deployment's dagster.yaml (its event log storage's, or the combined
+    ``storage.postgres`` form's)."""
+    for block in ((config.get("event_log_storage") or {}).get("config"), (config.get("storage") or {}).get("postgres")):
+        if isinstance(block, dict) and isinstance(block.get("postgres_db"), dict):
+            return block["postgres_db"]
+    return None
 
 
 def read_config(home: Path) -> dict:

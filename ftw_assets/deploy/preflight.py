@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ftw_assets.core.errors import EnvironmentProblem, InputError
-from ftw_assets.deploy.config import read_config
+from ftw_assets.deploy.config import postgres_db, read_config
 
 TIMEOUT_S = 5.0
 
@@ -28,10 +28,10 @@ def services(home: Path) -> dict:
         raise InputError(f"no deployment at {home}: {path} does not exist (--instance / FTW_DAGSTER_INSTANCE name "
                          "the folder holding the deployment's dagster.yaml)")
     config = read_config(home)
-    pg = ((config.get("storage") or {}).get("postgres") or {}).get("postgres_db")
+    pg = postgres_db(config)
     launcher = ((config.get("run_launcher") or {}).get("config") or {})
     if not pg or not launcher.get("broker"):
-        raise InputError(f"{path} is not a deployment's dagster.yaml: it needs storage.postgres.postgres_db and a "
+        raise InputError(f"{path} is not a deployment's dagster.yaml: it needs a PostgreSQL event log storage (postgres_db) and a "
                          "run_launcher with a broker (ftw_assets.deploy.config.write_deployment writes one)")
     return {"database": {k: _value(v) for k, v in pg.items()}, "broker": _value(launcher["broker"])}
 

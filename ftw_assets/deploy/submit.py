@@ -79,7 +79,7 @@ class Submitter:
             tags=run_tags, job_snapshot=job.job_snapshot, execution_plan_snapshot=plan,
             parent_job_snapshot=job.parent_job_snapshot, remote_job_origin=job.get_remote_origin(),
             job_code_origin=job.get_python_origin(), asset_selection=frozenset(assets) if assets else None,
-            asset_check_selection=frozenset(checks) if checks else None, asset_graph=self.repo.asset_graph)
+            asset_check_selection=frozenset(checks), asset_graph=self.repo.asset_graph)
         self.instance.submit_run(run.run_id, self.workspace)
         return run.run_id
 
@@ -109,12 +109,13 @@ def run_plan(instance: dg.DagsterInstance, output_dir: Path, plan: list, progres
         started = time.monotonic()
         follows = {}
         shards = max(1, int(getattr(instance.run_launcher, "shards", 1)))
-        for i, run in enumerate(plan):
+        # The plan is in block order: contiguous parts of it per shard keep neighbouring blocks on one worker
+        # and give every worker its share (the launcher routes by this tag).
+        shard_of = [i * shards // len(plan) for i in range(len(plan))]
+        for i in _interleaved(shard_of):
             if STOP.is_set():
                 break
-            # The plan is in block order: contiguous parts of it per shard keep neighbouring blocks on one worker
-            # and give every worker its share (the launcher routes by this tag).
-            shard = {"ftw/shard": str(i * shards // len(plan))}
+            run, shard = plan[i], {"ftw/shard": str(shard_of[i])}
             follows[i] = Followed(submitter.submit(run.assets, run.first, run.last, {**(tags or {}), **shard}),
                                   started)
         total = len(plan)
@@ -127,6 +128,18 @@ def run_plan(instance: dg.DagsterInstance, output_dir: Path, plan: list, progres
     finally:
         progress.close()
     return [outcomes[i] for i in sorted(outcomes)]
+
+
+def _interleaved(shard_of: list[int]) -> list[int]:
+    """The order to submit runs in: each shard's first run, then each shard's second, and so on. The run
+    coordinator starts queued runs in the order they came, so in plan order the first shard's runs would
+    take every run slot (queued on its one worker) while the other workers wait."""
+    seen: dict[int, int] = {}
+    rank = []
+    for i, shard in enumerate(shard_of):
+        rank.append((seen.get(shard, 0), shard, i))
+        seen[shard] = seen.get(shard, 0) + 1
+    return [i for *_, i in sorted(rank)]
 
 
 def run_one(instance: dg.DagsterInstance, output_dir: Path, assets, first, last, n, tags: dict | None = None,

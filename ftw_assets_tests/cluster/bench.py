@@ -12,6 +12,7 @@ default here is namespaces, as in ``make cluster-demo``) runs the workers on 127
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import time
 from pathlib import Path
@@ -29,11 +30,13 @@ def build(workers: int, work: Path, parquet: Path, field_file: Path, calendar: P
     out.mkdir(parents=True)
     with Cluster(out, cog_root=parquet.parent, workers=workers, netns=netns) as cluster:
         served = archive_copy_served_at(parquet, cluster.cog_url, work / f"served-{workers}.parquet")
+        sampler = CpuSampler()
         started = time.monotonic()
         made = cluster.ftwd("create-dataset", field_file, out, "--name", "bench", "--year", "2024", "--stac-host",
                             served, "--crop-calendar-dir", calendar, "--download-images", "--no-refine-cloud",
                             "--processes", str(workers), timeout=3600)
         wall = time.monotonic() - started
+        sampler.stop()
         assert made.returncode == 0, made.stderr[-3000:]
         instance = cluster.instance()
         records = [r for r in instance.get_run_records(dg.RunsFilter(tags={"ftw/launched_by": "ftwd"}))
@@ -45,9 +48,68 @@ def build(workers: int, work: Path, parquet: Path, field_file: Path, calendar: P
             name = r.dagster_run.tags.get("ftw/worker", "?").split(":")[0]
             per_worker[name] = per_worker.get(name, 0) + 1
         instance.dispose()
+    busy, by_kind = sampler.between(first, last)
     return {"workers": workers, "chip_years": chip_years, "runs": len(records), "runs_per_worker": per_worker,
             "seconds": round(last - first, 1), "wall_s": round(wall, 1),
-            "chip_years_per_s": round(chip_years / (last - first), 2)}
+            "chip_years_per_s": round(chip_years / (last - first), 2), "busy_cores": busy, "cores_by_process": by_kind}
+
+
+KINDS = (("celery", "Celery workers (the runs)"), ("postgres", "PostgreSQL"), ("redis", "Redis"),
+         ("dagster-daemon", "Dagster daemon"), ("dagster_daemon", "Dagster daemon"), ("webserver", "webserver"),
+         ("cog_server", "COG server"), ("ftw_assets.cli", "ftwd (submits, follows)"))
+
+
+class CpuSampler:
+    """Every 0.5 s: the machine's busy CPU time (/proc/stat) and each process's CPU time, so that the
+    cores in use over the chip-year runs can be told apart by process kind."""
+
+    def __init__(self):
+        import threading
+
+        self.samples: list[tuple[float, float, dict[int, tuple[str, float]]]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        import os
+
+        import psutil
+
+        tick = os.sysconf("SC_CLK_TCK")
+        while not self._done.is_set():
+            with open("/proc/stat") as stat:
+                fields = [int(v) for v in stat.readline().split()[1:]]
+            busy = (sum(fields) - fields[3] - fields[4]) / tick  # all but idle and iowait
+            procs = {}
+            for proc in psutil.process_iter(["cmdline", "cpu_times"]):
+                try:
+                    line, times = " ".join(proc.info["cmdline"] or []), proc.info["cpu_times"]
+                    kind = next((label for part, label in KINDS if part in line), "other")
+                    procs[proc.pid] = (kind, times.user + times.system + times.children_user + times.children_system)
+                except (psutil.Error, TypeError):
+                    pass
+            self.samples.append((time.time(), busy, procs))
+            self._done.wait(0.5)
+
+    def stop(self):
+        self._done.set()
+        self._thread.join()
+
+    def between(self, first, last) -> tuple[float, dict[str, float]]:
+        """Average busy cores from ``first`` to ``last`` (run record times), in all and by process kind."""
+        start = min(self.samples, key=lambda s: abs(s[0] - _seconds(first)))
+        end = min(self.samples, key=lambda s: abs(s[0] - _seconds(last)))
+        span = max(end[0] - start[0], 1e-6)
+        kinds: dict[str, float] = {}
+        for pid, (kind, cpu) in end[2].items():
+            before = start[2].get(pid, (kind, 0.0))[1]
+            kinds[kind] = kinds.get(kind, 0.0) + max(cpu - before, 0.0)
+        return round((end[1] - start[1]) / span, 2), {k: round(v / span, 2) for k, v in sorted(kinds.items())}
+
+
+def _seconds(value) -> float:
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
 
 
 def _count(stdout: str) -> int:
@@ -83,6 +145,10 @@ def main() -> None:
         print(f"| {row['workers']} | {row['chip_years']} | {row['runs']} ({row['runs_per_worker']}) | {row['seconds']} | "
               f"{row['chip_years_per_s']} |")
     print(f"\n2 workers vs 1: {two['chip_years_per_s'] / one['chip_years_per_s']:.2f}x")
+    cores = os.cpu_count() or 1
+    print(f"busy cores over the runs (of {cores}): 1 worker {one['busy_cores']} {one['cores_by_process']}; "
+          f"2 workers {two['busy_cores']} {two['cores_by_process']}")
+    print(f"the most 2 workers could gain on {cores} cores, CPU-bound: {cores / max(one['busy_cores'], 1e-6):.2f}x")
 
 
 if __name__ == "__main__":
