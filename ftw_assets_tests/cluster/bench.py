@@ -28,7 +28,7 @@ def build(workers: int, work: Path, parquet: Path, field_file: Path, calendar: P
     out = work / f"out-{workers}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    with Cluster(out, cog_root=parquet.parent, workers=workers, netns=netns) as cluster:
+    with Cluster(out, cog_root=parquet.parent, workers=workers, netns=netns, runs_per_worker=2) as cluster:
         served = archive_copy_served_at(parquet, cluster.cog_url, work / f"served-{workers}.parquet")
         sampler = CpuSampler()
         started = time.monotonic()

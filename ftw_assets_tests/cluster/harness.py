@@ -87,6 +87,9 @@ class Cluster:
     netns: bool = True
     max_retries: int = 2
     start_timeout_s: int = 90  # the demo's runs take seconds: a run stuck in a dead worker's queue fails soon
+    # Runs launched at a time per worker: 2 keeps each worker's next run waiting in its queue, so it starts as
+    # soon as the one before ends (the bench); 1 (the demo) leaves no run waiting behind a worker that is killed.
+    runs_per_worker: int = 1
     tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ftw-cluster-")))
 
     def __post_init__(self):
@@ -204,7 +207,7 @@ class Cluster:
         self.pg_port, self.redis_port, self.ui_port, self.cog_port = (_free_port() for _ in range(4))
         self.home = write_deployment(self.tmp / "deployment", Deployment(
             pg_host=self.server_ip, pg_port=self.pg_port, redis_host=self.server_ip, redis_port=self.redis_port,
-            shards=self.workers, max_retries=self.max_retries, max_concurrent_runs=self.workers,
+            shards=self.workers, max_retries=self.max_retries, max_concurrent_runs=self.workers * self.runs_per_worker,
             monitor_interval_s=2, start_timeout_s=self.start_timeout_s))
         self._postgres()
         self.instance().dispose()  # the schema, made once here, not by every service starting at once
