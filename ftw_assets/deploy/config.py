@@ -86,8 +86,9 @@ def instance_config(d: Deployment) -> dict:
             # Steps of a pool (stac_api: every search of a scene source) run at most this many at a time over all
             # runs and hosts, so backfills cannot flood one API.
             "pools": {"default_limit": d.stac_api_limit},
-            # Runs launched at a time (about twice the workers' slots: each worker's next run waits in its Celery queue and starts as its previous one ends), and
-            # re-selection rounds, which search the scene source for every chip they redo: two at a time.
+            # Runs launched at a time (about twice the workers' slots: each worker's next run waits in its Celery
+            # queue and starts as its previous one ends), and re-selection rounds, which search the scene source
+            # for every chip they redo: two at a time.
             "runs": {"max_concurrent_runs": d.max_concurrent_runs,
                      "tag_concurrency_limits": [{"key": "ftw/trigger", "value": "cloud-refinement", "limit": 2}]},
         },
