@@ -66,3 +66,22 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_identical(tmp_path, demo_in
     uninterrupted = tmp_path / "uninterrupted"
     create_demo_dataset(uninterrupted, demo_inputs, archive_parquet, *OPTIONS)
     assert digests(out) == digests(uninterrupted)
+
+
+def test_an_ignored_sigterm_is_not_passed_on_to_the_step_log_tails(tmp_path):
+    """Started as a background job of a script (SIGINT ignored, and SIGTERM too once Dagster has mapped it
+    onto SIGINT in the parent): ftwd ends its runs' log tails, none is left behind."""
+    import psutil
+
+    def ignoring():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    out = tmp_path / "demo"
+    made = subprocess.run([*FTWD, "demo", str(out)], capture_output=True, text=True, timeout=600,
+                          preexec_fn=ignoring)
+    assert made.returncode == 0, made.stderr
+    runs = len(list((out / "dagster_home" / "storage").glob("*/compute_logs")))
+    left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] and p.info["cmdline"][0] == "tail" and str(out) in " ".join(p.info["cmdline"])]
+    assert runs >= 3 and left == []

@@ -69,6 +69,17 @@ def _log_traceback() -> str:
 @click.group(cls=FtwdGroup)
 def main() -> None:
     """Build Fields of The World training datasets with Dagster."""
+    _terminable()
+
+
+def _terminable() -> None:
+    """SIGTERM ends ftwd, even when its parent ignores it (a shell script's background job, where SIGINT is
+    ignored, and Dagster then maps SIGTERM onto that ignored SIGINT). An ignored SIGTERM is inherited by the
+    log tails Dagster starts for each step and stops with SIGTERM: each step would then wait a minute for them."""
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _register() -> None:
