@@ -27,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from math import ceil
 from pathlib import Path
 
-# One process per core, at most four: each holds its own Dagster, GDAL cache and block cache.
+# One process per core, at most four: each holds its own Dagster and GDAL block cache (windows.BLOCK_CACHE_BYTES).
 DEFAULT_PROCESSES = max(1, min(4, os.cpu_count() or 1))
 
 _worker: dict = {}  # in a worker process: its definitions' job and the instance
@@ -51,31 +51,41 @@ POOL_RESTARTS = 1
 class Workers:
     """The worker processes of one ftwd on one dataset: started once (:meth:`start`, before the setup
     assets run, so that their imports overlap the parent's own work) and reused by each plan it runs
-    (the chip-year runs, then re-selection's rounds). A pool broken by a dying worker is replaced."""
+    (the chip-year runs, then re-selection's rounds). Each process is its own single-worker pool, so a
+    plan's runs can be handed to the process that holds their neighbours' blocks (:func:`shards`). Pools
+    broken by a dying worker are replaced."""
 
     def __init__(self, output_dir: Path, processes: int):
         self.output_dir, self.processes = str(Path(output_dir).resolve()), processes
-        self._pool: ProcessPoolExecutor | None = None
+        self._pools: list[ProcessPoolExecutor] | None = None
 
-    def start(self) -> ProcessPoolExecutor:
-        if self._pool is None:
+    def start(self) -> list[ProcessPoolExecutor]:
+        if self._pools is None:
             context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or SQLite handles
-            self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=context,
-                                             initializer=_start_worker, initargs=(self.output_dir, self.processes))
-            for _ in range(self.processes):  # the pool starts a process per task while none is idle
-                self._pool.submit(_ready)
-        return self._pool
+            self._pools = [ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker,
+                                               initargs=(self.output_dir,))
+                           for _ in range(self.processes)]
+            for pool in self._pools:  # a pool starts its process at its first task
+                pool.submit(_ready)
+        return self._pools
 
     def discard(self) -> None:
-        """Drop a broken pool: the next :meth:`start` makes a fresh one."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        """Drop the pools after one broke: the next :meth:`start` makes fresh ones."""
+        for pool in self._pools or []:
+            pool.shutdown(wait=False, cancel_futures=True)
+        self._pools = None
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for pool in self._pools or []:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._pools = None
+
+
+def shards(plan: list, processes: int) -> list[int]:
+    """The process of each run: contiguous parts of the plan, which is in block order, so that each process
+    walks its own part of the tiles and its block cache serves its next run (runs dealt out as processes
+    come free would make both processes fetch most blocks that neighbouring runs share)."""
+    return [i * processes // len(plan) for i in range(len(plan))]
 
 
 _current: Workers | None = None  # the pool materialize_dataset started for its dataset
@@ -135,10 +145,11 @@ def _pool(workers: Workers, plan, todo: list[int], tags, stop, outcomes: dict, f
 
     lost, done = [], threading.Event()
     try:
-        pool = workers.start()
-        threading.Thread(target=_relay_stop, args=(stop, done, pool), daemon=True).start()
-        pending = {pool.submit(_execute_run, [a.to_user_string() for a in plan[i].assets], plan[i].first,
-                               plan[i].last, plan[i].count, tags): i for i in todo}
+        pools = workers.start()
+        threading.Thread(target=_relay_stop, args=(stop, done, pools), daemon=True).start()
+        shard_of = shards(plan, len(pools))
+        pending = {pools[shard_of[i]].submit(_execute_run, [a.to_user_string() for a in plan[i].assets],
+                                             plan[i].first, plan[i].last, plan[i].count, tags): i for i in todo}
         while pending:
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in ready:
@@ -155,7 +166,7 @@ def _pool(workers: Workers, plan, todo: list[int], tags, stop, outcomes: dict, f
                 finished(outcome)
     finally:
         done.set()  # ends the relay
-    return lost
+    return sorted(lost)
 
 
 def _fail_orphaned_runs(instance) -> None:
@@ -175,14 +186,15 @@ def _fail_orphaned_runs(instance) -> None:
             instance.report_run_failed(run, f"its worker process ({pid}) died")
 
 
-def _relay_stop(stop: threading.Event, done: threading.Event, pool: ProcessPoolExecutor) -> None:
+def _relay_stop(stop: threading.Event, done: threading.Event, pools: list[ProcessPoolExecutor]) -> None:
     """Hands the parent's Ctrl-C on to the workers, as SIGUSR1 (a SIGINT sent to the parent alone reaches
     no worker; one sent to the whole process group reaches them too, and must not count twice)."""
     while not done.is_set():
         if stop.wait(0.2):
-            for pid in list(getattr(pool, "_processes", None) or {}):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGUSR1)
+            for pool in pools:
+                for pid in list(getattr(pool, "_processes", None) or {}):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGUSR1)
             return
 
 
@@ -195,12 +207,10 @@ def _lost(run, err: BaseException):
                               "redo what it left"])
 
 
-def _start_worker(output_dir: str, processes: int) -> None:
+def _start_worker(output_dir: str) -> None:
     from ftw_assets.batch import STOP
-    from ftw_assets.core.raster.windows import share_block_cache
 
     os.environ["FTW_OUTPUT_DIR"] = output_dir
-    share_block_cache(processes)
     _die_with_parent()
 
     def on_sigint(signum, frame):  # as runner.stop_on_ctrl_c: the first stops between chip-years

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ftw_assets import pipeline
-from ftw_assets.parallel import balanced_batch
+from ftw_assets.parallel import balanced_batch, shards
 from ftw_assets.runner import WORKER_TAG, worker_name
 from ftw_assets.runner import dataset_layout, open_instance
 from ftw_assets_tests.helpers import FTWD, create_demo_dataset
@@ -31,6 +31,14 @@ def test_runs_are_sized_to_divide_evenly():
     assert balanced_batch(8, 2, 2) == 2
     assert balanced_batch(9, 2, 2) == 2  # 5 runs would leave one process idle: 6 runs of at most 2
     assert balanced_batch(3, 100, 4) == 1
+
+
+def test_each_process_takes_a_contiguous_part_of_the_plan():
+    # The plan is in block order: neighbouring runs share blocks, so they go to the same process.
+    assert shards(list(range(6)), 2) == [0, 0, 0, 1, 1, 1]
+    assert shards(list(range(5)), 2) == [0, 0, 0, 1, 1]
+    assert shards(list(range(4)), 4) == [0, 1, 2, 3]
+    assert shards(["one run"], 2) == [0]
 
 
 IMAGES = ("--download-images", "--chips-per-run", "2")
@@ -56,6 +64,9 @@ def test_two_processes_build_the_same_dataset_as_one(tmp_path, demo_inputs, arch
              if run.tags.get("dagster/asset_partition_range_start") and "ftw/trigger" not in run.tags]
     workers = {run.tags[WORKER_TAG] for run in first}
     assert len(first) == 4 and len(workers) == 2 and worker_name() not in workers
+    # Each worker ran a contiguous half of the plan (partition order is block order).
+    by_start = [run.tags[WORKER_TAG] for run in sorted(first, key=lambda r: r.tags["dagster/asset_partition_range_start"])]
+    assert by_start[0] == by_start[1] != by_start[2] == by_start[3]
     # The dataset-wide image checks run once, after the chip-year runs, not inside each of them.
     from dagster._core.events import DagsterEventType
 

@@ -7,7 +7,8 @@ catalog), then with images (calendar, selection, images, cloud refinement, catal
 baseline is the commit before the Dagster bookkeeping work (``BASELINE``), checked out with
 ``git worktree`` and imported ahead of this checkout; this checkout runs with ``--processes 1`` and
 with its default (one process per core). Peak RSS is the largest sum over ftwd and its worker
-processes, sampled every 0.1 s.
+processes, sampled every 0.1 s, with the largest of one process; the bytes each build fetched come
+from the COG server's counts.
 
 Then the same with-images build of this checkout under py-spy (every thread of every process, CPU
 samples only), its samples split by the file of the innermost frame.
@@ -55,22 +56,25 @@ def fields(path: Path) -> Path:
     return path
 
 
-def build(code: Path | None, args: list[str], out: Path, profile: Path | None = None) -> dict:
+def build(code: Path | None, args: list[str], out: Path, profile: Path | None = None, server=None) -> dict:
     """One ``ftwd create-dataset`` in its own process (``code``: a checkout imported first); ``profile``:
-    py-spy's raw samples of it and its worker processes go there."""
+    py-spy's raw samples of it and its worker processes go there; ``server``: the COG server, whose
+    counts of the build's requests and bytes are reported."""
     shutil.rmtree(out, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": str(code)} if code else dict(os.environ)
     run = [sys.executable, "-m", "ftw_assets.cli", "create-dataset", *args, str(out)]
     if profile:
         run = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--full-filenames", "--format", "raw",
                "--rate", "50", "--output", str(profile), "--", *run]
+    if server is not None:
+        server.reset()
     start = time.perf_counter()
     # Started outside the repository: ``python -m`` puts the working directory first on sys.path,
     # ahead of PYTHONPATH, which would run this checkout as the baseline.
     log = out.parent / "create-dataset.log"
     with open(log, "w") as sink:
         proc = subprocess.Popen(run, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=out.parent)
-        peak = _peak_tree_rss(proc)
+        peak, largest = _peak_tree_rss(proc)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"create-dataset failed ({code or 'this checkout'}):\n{log.read_text()[-3000:]}")
@@ -78,23 +82,26 @@ def build(code: Path | None, args: list[str], out: Path, profile: Path | None = 
     assert pooled == (code is None), f"{out}: built by the wrong code version"
     chips = json.loads((out / "dataset.json").read_text()).get("chip_count") or _chip_count(out)
     return {"seconds": round(seconds, 1), "chip_years": chips, "chip_years_per_s": round(chips / seconds, 2),
-            "peak_rss_mb": round(peak / 2**20),
+            "peak_rss_mb": round(peak / 2**20), "largest_process_rss_mb": round(largest / 2**20),
+            "fetched_mb": round(server.stats()["bytes"] / 2**20, 1) if server is not None else None,
             "event_db_kb_per_chip_year": round(_size(out / "dagster_home" / "history") / 1024 / chips, 1)}
 
 
-def _peak_tree_rss(proc: subprocess.Popen) -> int:
-    """The largest sum of resident memory over ``proc`` and its descendants until it ends."""
+def _peak_tree_rss(proc: subprocess.Popen) -> tuple[int, int]:
+    """The largest sum of resident memory over ``proc`` and its descendants until it ends, and the largest
+    resident memory of one of them."""
     import psutil
 
-    root, peak = psutil.Process(proc.pid), 0
+    root, peak, largest = psutil.Process(proc.pid), 0, 0
     while proc.poll() is None:
         try:
             tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            sizes = [p.memory_info().rss for p in tree if p.is_running()]
+            peak, largest = max(peak, sum(sizes)), max([largest, *sizes])
         except psutil.Error:  # a worker ended between listing and reading
             pass
         time.sleep(0.1)
-    return peak
+    return peak, largest
 
 
 def _chip_count(out: Path) -> int:
@@ -146,7 +153,7 @@ def main() -> None:
         versions = (("baseline", baseline, []), ("1 process", None, ["--processes", "1"]), ("default", None, []))
         for label, extra in (("masks only", []), ("with images", ["--download-images"])):
             for code_label, code, options in versions:
-                rows[(label, code_label)] = build(code, common + extra + options, work / "out")
+                rows[(label, code_label)] = build(code, common + extra + options, work / "out", server=server)
                 print(f"{label:12} {code_label:14} {rows[(label, code_label)]}", flush=True)
         profile = work / "with-images.pyspy.txt"
         build(None, common + ["--download-images"], work / "out", profile=profile)
@@ -162,6 +169,11 @@ def main() -> None:
               f"{n['chip_years_per_s']} | {n['chip_years_per_s'] / b['chip_years_per_s']:.1f}x, "
               f"{n['chip_years_per_s'] / one['chip_years_per_s']:.2f}x | {b['event_db_kb_per_chip_year']}, "
               f"{n['event_db_kb_per_chip_year']} | {b['peak_rss_mb']} / {one['peak_rss_mb']} / {n['peak_rss_mb']} |")
+    imgs = {v: rows[("with images", v)] for _, v in ((0, "1 process"), (1, "default"))}
+    print("\nwith images, this checkout: | | 1 process | default |\n| --- | --- | --- |")
+    for key, what in (("fetched_mb", "MB fetched from the COG server"), ("largest_process_rss_mb",
+                                                                         "peak RSS of the largest process, MB")):
+        print(f"| {what} | {imgs['1 process'][key]} | {imgs['default'][key]} |")
     print("\nwhere the with-images build's CPU goes (py-spy samples of every thread and process, by innermost "
           "frame outside the standard library):")
     for name, share in shares.items():

@@ -100,7 +100,7 @@ def clip_batch(requests: list[ClipRequest], bands: tuple[str, ...], href_for_rea
     """Every request's clip, or its error: the first band (in ``bands`` order) whose read failed. Once
     ``stop`` is set no further read starts; the clips not read get the error :data:`STOPPED`."""
     clips = [Clip(r, bands) for r in requests]
-    arrays: dict[tuple, dict[str, np.ndarray]] = defaultdict(dict)
+    by_key = {clip.request.key: clip for clip in clips}
     stats = ClipStats()
     tasks: dict[tuple[str, str], list[Clip]] = defaultdict(list)
     for clip in clips:
@@ -135,7 +135,7 @@ def clip_batch(requests: list[ClipRequest], bands: tuple[str, ...], href_for_rea
                         clip.failed[band] = str(exc)
                 continue
             for key, arr in got.items():
-                arrays[key][band] = arr
+                _put(by_key[key], band, arr)
         stats.band_opens += len(by_method)
         stats.windows += len(group)
 
@@ -150,18 +150,26 @@ def clip_batch(requests: list[ClipRequest], bands: tuple[str, ...], href_for_rea
         if clip.failed and not clip.error:
             clip.error = next(iter(clip.failed.values()))
         if clip.error:
-            continue
-        scene = clip.request.scene
-        layers = []
-        for band in bands:
-            arr = arrays[clip.request.key][band]
-            nodata = int(scene.bands[band].nodata or 0)
-            arr = np.where(arr == nodata, 0, arr)  # one nodata value (0) across providers
-            if band not in CLASS_BANDS:
-                arr = harmonize(arr.astype(np.uint16), scene.boa_offset)
-            layers.append(arr.astype(np.uint16))
-        clip.data = np.stack(layers)
+            clip.data = None
     return clips, stats
+
+
+def _put(clip: Clip, band: str, arr: np.ndarray) -> None:
+    """One band of ``clip``, with nodata made 0 and reflectance harmonised, into the clip's own array: a run
+    holds each chip-season's pixels once (no per-band copies waiting to be stacked)."""
+    scene = clip.request.scene
+    if clip.data is None:  # each clip is filled band by band, one band per thread: the first allocates
+        with _ALLOCATE:
+            if clip.data is None:
+                clip.data = np.zeros((len(clip.bands), *arr.shape), dtype=np.uint16)
+    nodata = int(scene.bands[band].nodata or 0)
+    arr = np.where(arr == nodata, 0, arr)  # one nodata value (0) across providers
+    if band not in CLASS_BANDS:
+        arr = harmonize(arr.astype(np.uint16), scene.boa_offset)
+    clip.data[clip.bands.index(band)] = arr
+
+
+_ALLOCATE = threading.Lock()
 
 
 def write_clip(clip: Clip, path: Path, blocksize: int = 256) -> Path:

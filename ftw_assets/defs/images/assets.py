@@ -81,6 +81,7 @@ def clipped_images(context: dg.AssetExecutionContext, config: ImagesConfig, data
                 thumb = write_picture(layout.chip_file(chip, year, f"{season}_image_s2.png"), picture)
                 preview = preview_uri(picture)
             found = image_stats(clip.data, images.bands)
+            clip.data = None  # written: the run holds only the pixels still to write
             scene = clip.request.scene
             item_path = layout.season_item_json(chip, year, season)
             item = add_image_assets(json.loads(item_path.read_text()), image.name, thumb.name if thumb else None,

@@ -16,7 +16,7 @@ from rasterio.windows import from_bounds
 
 from ftw_assets.core.geometry.grid import ChipGrid
 from ftw_assets.core.raster import windows
-from ftw_assets.core.raster.windows import read_windows
+from ftw_assets.core.raster.windows import gdal_options, read_windows
 from ftw_assets.core.scenes.sources import SceneQuery, open_source
 from ftw_assets.demo.archive import ArchiveSpec
 from ftw_assets_tests.servers.harness import FaultProxy
@@ -153,3 +153,10 @@ def test_the_proxy_delays_every_request_and_requests_wait_together(scene, archiv
     assert len(took) == 3 and min(took) >= 0.3
     stats = proxy.stats()
     assert stats["requests"] == 3 and stats["peak_in_flight"] == 3
+
+
+def test_the_block_cache_is_256_mb_unless_gdal_cachemax_is_set(monkeypatch):
+    monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
+    assert gdal_options()["GDAL_CACHEMAX"] == 256 * 1024 * 1024
+    monkeypatch.setenv("GDAL_CACHEMAX", "64MB")  # GDAL's own setting, as GDAL reads it
+    assert gdal_options()["GDAL_CACHEMAX"] == "64MB"
