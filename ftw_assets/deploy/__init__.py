@@ -8,7 +8,8 @@ submitted to that instance (:mod:`ftw_assets.deploy.submit`) and followed to the
 
 Modules: :mod:`~ftw_assets.deploy.config` (the ``dagster.yaml``), :mod:`~ftw_assets.deploy.preflight`
 (broker and database reachable before anything is written), :mod:`~ftw_assets.deploy.launcher` (the Celery run
-launcher with tile routing and worker-death detection), :mod:`~ftw_assets.deploy.submit` (submit and follow).
+launcher with tile routing and worker-death detection), :mod:`~ftw_assets.deploy.submit` (submit and follow),
+:mod:`~ftw_assets.deploy.definitions` (the code location: every run in one process, whoever launches it).
 """
 
 from __future__ import annotations

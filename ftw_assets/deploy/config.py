@@ -20,6 +20,7 @@ COMMON_QUEUE = "ftw"  # every worker listens here too: retries and runs without 
 # What the Celery workers read (dagster-celery worker start -y): the broker and result backend of the launcher.
 CELERY_YAML = "celery.yaml"
 WORKSPACE_YAML = "workspace.yaml"  # for the daemon and the webserver: dagster-daemon run -w DIR/workspace.yaml
+CODE_MODULE = "ftw_assets.deploy.definitions"  # the deployment's code location (every run in one process)
 
 
 @dataclass(frozen=True)
@@ -112,10 +113,12 @@ def write_deployment(home: Path, deployment: Deployment) -> Path:
     # dagster-celery's worker reads the executor config block: execution.config.{broker,backend}
     write_text(home / CELERY_YAML, yaml.safe_dump({"execution": {"config": {"broker": launcher["broker"],
                                                                             "backend": launcher["backend"]}}}))
-    # The daemon's and webserver's code location: the Definitions by their module, as ftwd submits runs (the
-    # package's lazy `defs` is its subpackage in a process that imported ftw_assets.defs first, as a worker has).
+    # The daemon's and webserver's code location: the deployment's Definitions by their module, as ftwd submits
+    # runs (the package's lazy `defs` is its subpackage in a process that imported ftw_assets.defs first, as a
+    # worker has). Their executor is the in-process one: a run executes inside a Celery pool process, which may
+    # not start a process per step (ftw_assets/deploy/definitions.py).
     write_text(home / WORKSPACE_YAML, yaml.safe_dump({"load_from": [{"python_module": {
-        "module_name": "ftw_assets.definitions", "attribute": "defs", "location_name": "ftw_assets"}}]}))
+        "module_name": CODE_MODULE, "attribute": "defs", "location_name": "ftw_assets"}}]}))
     return home
 
 

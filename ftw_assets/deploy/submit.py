@@ -6,7 +6,8 @@ own ``dagster job launch`` and sensors build theirs, and submitted through the i
 (``instance.submit_run``: the queued run coordinator, then the Celery launcher). A run executes in one
 process on a worker (the in-process executor), so its block cache serves its chips. ``ftwd`` polls the
 runs and tells the same :class:`~ftw_assets.runner.Progress` as in-process; a run that fails and is retried
-by the daemon (run retries) is followed into its retry.
+by the daemon (run retries) is followed into its retry. Ctrl-C: the runs still in the queue are cancelled
+(never started, they are left out of the outcomes, as in-process), the started ones are followed to their end.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from dagster._core.storage.tags import (ASSET_PARTITION_RANGE_END_TAG, ASSET_PAR
                                         AUTO_RETRY_RUN_ID_TAG, WILL_RETRY_TAG)
 
 from ftw_assets.batch import STOP
+from ftw_assets.deploy.config import CODE_MODULE
 
 LOCATION = "ftw_assets"  # workspace.yaml's location name: the daemon retries runs in it
 OUTPUT_DIR_TAG = "ftw/output_dir"  # the dataset folder the run is for; the worker checks it sees it
-IN_ONE_PROCESS = {"execution": {"config": {"in_process": {}}}}
+IN_ONE_PROCESS = {"execution": {"config": {}}}  # the deployment's executor is in-process (deploy/definitions.py)
 POLL_S = 0.5
 RETRY_WAIT_S = 60  # a failed run the daemon has not retried after this long is reported failed
 # A retry (run retries, after a worker died) runs the whole run again: its outputs are written atomically
@@ -47,7 +49,7 @@ class Submitter:
         origin = InProcessCodeLocationOrigin(
             # The Definitions by their module (the package's lazy ``defs`` may already be its subpackage here).
             loadable_target_origin=LoadableTargetOrigin(executable_path=sys.executable,
-                                                        module_name="ftw_assets.definitions", attribute="defs",
+                                                        module_name=CODE_MODULE, attribute="defs",
                                                         working_directory=os.getcwd()),
             location_name=LOCATION)
         self._process = WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin))
@@ -120,11 +122,13 @@ def run_plan(instance: dg.DagsterInstance, output_dir: Path, plan: list, progres
                                   started)
         total = len(plan)
 
-        def finished(i, outcome):
-            outcomes[i] = outcome
+        def finished(i, f):
+            if f.cancelled:  # never started: Ctrl-C came first (left out, as in-process)
+                return
+            outcome = outcomes[i] = f.outcome(instance, plan[i])
             progress.finished(outcome, line(outcome, f"{len(outcomes)}/{total}"))
 
-        _follow(instance, follows, lambda i, f: finished(i, f.outcome(instance, plan[i])))
+        _follow(instance, follows, finished)
     finally:
         progress.close()
     return [outcomes[i] for i in sorted(outcomes)]
@@ -160,6 +164,7 @@ class Followed:
 
     def __init__(self, run_id: str, started: float):
         self.run_ids, self.started, self.final, self.waited_retry = [run_id], started, None, 0.0
+        self.cancelled = False  # by Ctrl-C, while it waited in the queue
 
     @property
     def current(self) -> str:
@@ -190,9 +195,7 @@ def _follow(instance, follows: dict[int, Followed], finished) -> None:
         if STOP.is_set() and not cancelled:  # Ctrl-C: queued runs are cancelled, started ones finish
             cancelled = True
             for f in active.values():
-                run = instance.get_run_by_id(f.current)
-                if run and run.status in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
-                    instance.run_coordinator.cancel_run(run.run_id)
+                f.cancelled = cancel_if_queued(instance, f.current)
         records = {r.dagster_run.run_id: r for r in
                    instance.get_run_records(dg.RunsFilter(run_ids=[f.current for f in active.values()]))}
         for i, f in list(active.items()):
@@ -214,6 +217,18 @@ def _follow(instance, follows: dict[int, Followed], finished) -> None:
             finished(i, f)
         if active:
             time.sleep(POLL_S)
+
+
+def cancel_if_queued(instance, run_id: str) -> bool:
+    """Cancel the run if it is still waiting in the queue. Not the run coordinator's ``cancel_run``: for a run
+    the daemon dequeued meanwhile it asks the launcher to terminate it, which kills a run that has started
+    (they finish) or fails on a run whose Celery task is not recorded yet."""
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.status not in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
+        return False
+    instance.report_run_canceling(run, message="Canceling run from the queue: ftwd was interrupted (Ctrl-C).")
+    instance.report_run_canceled(run)
+    return True
 
 
 def failures(instance, run_id: str) -> list[str]:

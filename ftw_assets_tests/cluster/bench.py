@@ -6,6 +6,11 @@ Throughput is chip-years per second over the chip-year runs (first start to last
 so the setup runs (fields, chip registry) and the start of the services do not count. ``--no-netns`` (the
 default here is namespaces, as in ``make cluster-demo``) runs the workers on 127.0.0.1.
 
+Then the same again with each worker host held to one core of its own (the worker's processes, and the run
+processes they start, get that core's CPU affinity), as hosts of one core each would be; the services stay
+free to use both cores. Unpinned, one worker's run already keeps more than one core busy (threads read
+while others cut and write), so on 2 cores a second worker can add less than a core.
+
     .venv/bin/python -m ftw_assets_tests.cluster.bench [--no-netns]   (make bench-cluster)
 """
 
@@ -20,7 +25,8 @@ from pathlib import Path
 from ftw_assets_tests.cluster.harness import REPO, Cluster, missing
 
 
-def build(workers: int, work: Path, parquet: Path, field_file: Path, calendar: Path, netns: bool) -> dict:
+def build(workers: int, work: Path, parquet: Path, field_file: Path, calendar: Path, netns: bool,
+          one_core_hosts: bool = False) -> dict:
     import dagster as dg
 
     from ftw_assets_tests.servers.harness import archive_copy_served_at
@@ -30,6 +36,9 @@ def build(workers: int, work: Path, parquet: Path, field_file: Path, calendar: P
     out.mkdir(parents=True)
     with Cluster(out, cog_root=parquet.parent, workers=workers, netns=netns, runs_per_worker=2) as cluster:
         served = archive_copy_served_at(parquet, cluster.cog_url, work / f"served-{workers}.parquet")
+        if one_core_hosts:
+            for core, worker in enumerate(cluster.worker_list):
+                _pin(worker.proc.pid, core % (os.cpu_count() or 1))
         sampler = CpuSampler()
         started = time.monotonic()
         made = cluster.ftwd("create-dataset", field_file, out, "--name", "bench", "--year", "2024", "--stac-host",
@@ -49,9 +58,18 @@ def build(workers: int, work: Path, parquet: Path, field_file: Path, calendar: P
             per_worker[name] = per_worker.get(name, 0) + 1
         instance.dispose()
     busy, by_kind = sampler.between(first, last)
-    return {"workers": workers, "chip_years": chip_years, "runs": len(records), "runs_per_worker": per_worker,
+    return {"workers": workers, "one_core_hosts": one_core_hosts, "chip_years": chip_years, "runs": len(records), "runs_per_worker": per_worker,
             "seconds": round(last - first, 1), "wall_s": round(wall, 1),
             "chip_years_per_s": round(chip_years / (last - first), 2), "busy_cores": busy, "cores_by_process": by_kind}
+
+
+def _pin(pid: int, core: int) -> None:
+    """``pid`` and its descendants on ``core`` only; the processes they start later inherit it."""
+    import psutil
+
+    root = psutil.Process(pid)
+    for proc in [root, *root.children(recursive=True)]:
+        proc.cpu_affinity([core])
 
 
 KINDS = (("celery", "Celery workers (the runs)"), ("postgres", "PostgreSQL"), ("redis", "Redis"),
@@ -136,11 +154,17 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     parquet = build_archive(REPO / "data" / "cache" / "bench-archive", SPEC)
     field_file, calendar = fields(work / "fields.gpkg"), write_demo_calendar(work / "calendar")
-    rows = [build(n, work, parquet, field_file, calendar, not args.no_netns) for n in (1, 2)]
+    for pinned in (False, True):
+        rows = [build(n, work, parquet, field_file, calendar, not args.no_netns, pinned) for n in (1, 2)]
+        report(rows, "each worker host held to one core of its own" if pinned else "workers free to use every core")
+
+
+def report(rows: list[dict], how: str) -> None:
     for row in rows:
         print(row, flush=True)
     one, two = rows
-    print(f"\n| workers | chip-years | runs (per worker) | chip-year runs, s | chip-years/s |\n| --- | --- | --- | --- | --- |")
+    print(f"\n{how}:\n| workers | chip-years | runs (per worker) | chip-year runs, s | chip-years/s |\n"
+          "| --- | --- | --- | --- | --- |")
     for row in rows:
         print(f"| {row['workers']} | {row['chip_years']} | {row['runs']} ({row['runs_per_worker']}) | {row['seconds']} | "
               f"{row['chip_years_per_s']} |")
@@ -148,8 +172,8 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(f"busy cores over the runs (of {cores}): 1 worker {one['busy_cores']} {one['cores_by_process']}; "
           f"2 workers {two['busy_cores']} {two['cores_by_process']}")
-    print(f"the most 2 workers could gain on {cores} cores, CPU-bound: {cores / max(one['busy_cores'], 1e-6):.2f}x")
-
+    print(f"the most 2 workers could gain on {cores} cores, CPU-bound: {cores / max(one['busy_cores'], 1e-6):.2f}x",
+          flush=True)
 
 if __name__ == "__main__":
     main()

@@ -164,7 +164,8 @@ class Cluster:
         raise RuntimeError(f"{what} did not listen on {host}:{port} within {timeout} s: {self.tail(what)}")
 
     def tail(self, name: str, chars: int = 3000) -> str:
-        path = self.tmp / f"{name}.log"
+        """The end of the log ``name``.log (a service's), or of the file ``name`` when it has a suffix."""
+        path = self.tmp / (name if "." in name else f"{name}.log")
         return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
 
     def _postgres(self) -> None:
@@ -269,11 +270,35 @@ class Cluster:
         os.killpg(worker.proc.pid, signal.SIGKILL)
         worker.proc.wait(timeout=10)
 
+    def _ftwd_command(self, args) -> list[str]:
+        return [sys.executable, "-m", "ftw_assets.cli", *map(str, args), "--instance", str(self.home)]
+
     def ftwd(self, *args, timeout: float = 900) -> subprocess.CompletedProcess:
         """``ftwd ARGS --instance DEPLOYMENT`` in the root namespace (the submitting host)."""
-        return subprocess.run([sys.executable, "-m", "ftw_assets.cli", *map(str, args), "--instance", str(self.home)],
-                              capture_output=True, text=True, cwd=REPO, timeout=timeout,
+        return subprocess.run(self._ftwd_command(args), capture_output=True, text=True, cwd=REPO, timeout=timeout,
                               env={**os.environ, PASSWORD_ENV: PASSWORD})
+
+    def start_ftwd(self, name: str, *args) -> subprocess.Popen:
+        """The same, started and left running (its output in the logs ``name``.out and ``name``.err, read with
+        :meth:`tail`); stopped in :meth:`stop` if still running."""
+        with (self.tmp / f"{name}.out").open("wb") as out, (self.tmp / f"{name}.err").open("wb") as err:
+            proc = subprocess.Popen(self._ftwd_command(args), stdout=out, stderr=err, cwd=REPO,
+                                    env={**os.environ, PASSWORD_ENV: PASSWORD}, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        """A GraphQL request to the webserver, as the UI sends them; its ``data`` (errors raise)."""
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.ui_url}/graphql", headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"query": query, "variables": variables or {}}).encode())
+        with urllib.request.urlopen(request, timeout=120) as response:
+            body = json.load(response)
+        if body.get("errors"):
+            raise RuntimeError(f"GraphQL errors: {body['errors']}")
+        return body["data"]
 
     def instance(self):
         import dagster as dg
