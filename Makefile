@@ -64,7 +64,8 @@ bench-registry: install
 cluster-demo: install
 	$(BIN)/python -m ftw_assets_tests.cluster
 
-# Throughput of that deployment with 1 and 2 workers on the 420-chip bench fields (with images), side by side.
+# Throughput of that deployment with 1 and 2 workers on the 420-chip bench fields (with images), side by side;
+# then again with each worker host held to one core of its own.
 bench-cluster: install
 	$(BIN)/python -m ftw_assets_tests.cluster.bench
 
