@@ -30,6 +30,9 @@ STAGE_OF = {chip_grid.key: ALWAYS, masks.key: ALWAYS, crop_calendar.key: SELECT,
             **{asset.key: sensor_stage(sensor) for sensor, asset in SENSOR_ASSETS.items()}}
 TRIGGER_TAG = "ftw/trigger"
 RESELECT_TRIGGER = "cloud-refinement"
+# On a run whose launcher re-selects for its rejections itself (an ftwd build with refinement on): the
+# daemon's sensor leaves those to it, instead of asking for the same re-selection at the same time.
+RESELECTED_BY_TAG = "ftw/reselected_by"
 FILL_TRIGGER = "fill-schedule"
 
 
@@ -143,6 +146,7 @@ def materialize_dataset(
     stages = stages or Stages.of(output_dir)
     keys = chain(stages)
     loop, checks = stages.refine and reselect, checks_for(stages)
+    own = {RESELECTED_BY_TAG: "ftwd"} if loop else {}
     layout = runner.dataset_layout(output_dir)
     defs, instance = build_defs(output_dir), runner.open_instance(layout)
     with runner.stop_on_ctrl_c(), workers(output_dir, processes if not runner.deployed(instance) else 1):
@@ -152,13 +156,13 @@ def materialize_dataset(
             closure=_closure(keys), checks=() if loop else checks,
             batch=chips_per_run or CHIPS_PER_RUN, echo=echo, after=list(after),
             chip_table=layout.chips_parquet, progress=progress, processes=processes,
-            balance=chips_per_run is None,
+            balance=chips_per_run is None, tags=own,
         )
         if loop and not summary.failed and not runner.stopped():
             from ftw_assets.core.scenes.refinement import RefinementSettings
 
             max_attempts = RefinementSettings.load(output_dir).max_attempts
-            summary.runs += reselect_runs(output_dir, stages, max_attempts, echo, progress, processes)
+            summary.runs += reselect_runs(output_dir, stages, max_attempts, echo, progress, processes, own)
         # The checks scan what re-selection left (it replaces rejected, e.g. blank, images).
         if loop and checks and not runner.stopped():
             summary.runs.append(runner.run_checks(defs, instance, checks, echo))
@@ -182,19 +186,28 @@ def still_rejected(instance: dg.DagsterInstance) -> list[tuple[str, dict]]:
     return sorted(dict(events).items())  # ascending storage ids: the latest per chip-year wins
 
 
-def refinement_events(instance: dg.DagsterInstance, after: int) -> tuple[list[tuple[str, dict]], int]:
+def refinement_events(instance: dg.DagsterInstance, after: int,
+                      leave_to_ftwd: bool = False) -> tuple[list[tuple[str, dict]], int]:
     """(partition key, {season: rejections so far}) of every cloud_refinement materialization after
-    storage id ``after``, paged through the instance's records API; and the last storage id seen."""
+    storage id ``after``, paged through the instance's records API; and the last storage id seen.
+    ``leave_to_ftwd``: without those of runs whose ftwd re-selects for them itself (:data:`RESELECTED_BY_TAG`)."""
     events, cursor, last = [], None, after
     while True:
         page = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=cloud_refinement.key, after_storage_id=after), limit=5000,
             cursor=cursor, ascending=True,
         )
+        theirs = set()
+        if leave_to_ftwd:
+            run_ids = list({record.run_id for record in page.records if record.run_id})
+            theirs = set(instance.get_run_ids(dg.RunsFilter(run_ids=run_ids, tags={RESELECTED_BY_TAG: "ftwd"}))) \
+                if run_ids else set()
         for record in page.records:
+            last = max(last, record.storage_id)
+            if record.run_id in theirs:
+                continue
             rejected = record.asset_materialization.metadata.get("rejected")
             events.append((record.partition_key, rejected.data if rejected is not None else {}))
-            last = max(last, record.storage_id)
         if not page.has_more:
             return events, last
         cursor = page.cursor
@@ -202,11 +215,12 @@ def refinement_events(instance: dg.DagsterInstance, after: int) -> tuple[list[tu
 
 def reselect_runs(output_dir: Path, stages: Stages, max_attempts: int,
                   echo: Callable[[str], None] = print,
-                  progress: runner.Progress | None = None, processes: int = 1) -> list[runner.RunOutcome]:
+                  progress: runner.Progress | None = None, processes: int = 1,
+                  tags: dict | None = None) -> list[runner.RunOutcome]:
     """The re-selection sensor's loop, in-process: select again for the chip-years whose latest
     refinement rejected a scene, until none is left or attempts are used up; stops at the first
     failed round or at Ctrl-C. Read from the state, not from new events, so a rerun after a crash or an
-    interruption finishes it."""
+    interruption finishes it. ``tags``: added to its runs."""
     from ftw_assets.core.scenes.refinement import reselection_targets
     from ftw_assets.definitions import build_defs
 
@@ -219,7 +233,7 @@ def reselect_runs(output_dir: Path, stages: Stages, max_attempts: int,
             break
         echo(f"selecting again for {len(targets)} chip-year(s) whose scene was rejected: {', '.join(targets[:10])}")
         plan = reselection_plan(instance, [ChipYear.parse(t) for t in targets], stages)
-        outcomes += runner.execute_plan(defs, instance, plan, echo, tags={TRIGGER_TAG: RESELECT_TRIGGER},
+        outcomes += runner.execute_plan(defs, instance, plan, echo, tags={TRIGGER_TAG: RESELECT_TRIGGER, **(tags or {})},
                                         progress=progress, processes=processes)
         if any(not o.success for o in outcomes):
             break

@@ -309,6 +309,7 @@ def materialize_missing(
     progress: Progress | None = None,
     processes: int = 1,
     balance: bool = True,
+    tags: dict | None = None,
 ) -> Summary:
     """The unpartitioned setup assets not yet materialized, then the missing chip-years of ``partitioned``
     in batched runs (only over the chips of ``chip_table`` when given; the others are named and left
@@ -317,7 +318,7 @@ def materialize_missing(
     (:mod:`ftw_assets.parallel`; ``defs`` must then be the dataset's own, ``build_defs``), with runs
     sized to divide evenly over them unless ``balance`` is False (a batch size the user chose). Once
     :data:`~ftw_assets.batch.STOP` is set (Ctrl-C) nothing more starts and the summary is marked
-    interrupted."""
+    interrupted. ``tags``: added to the chip-year runs."""
     summary = Summary()
     removed = sweep_temp_files(_dataset_folder(instance))
     if removed:
@@ -355,7 +356,7 @@ def materialize_missing(
         plan = plan_runs(chips, years, partitioned, done, balanced_batch(total, batch, processes), closure, only=only)
     echo(f"{len(chips if known is None else known)} chips x {len(years)} year(s): {total} chip-years need work, "
          f"in {len(plan)} run(s)")
-    summary.runs += _run_plan(global_job, instance, plan, progress or Lines(echo), processes=processes)
+    summary.runs += _run_plan(global_job, instance, plan, progress or Lines(echo), tags, processes=processes)
     for kind, n in sorted((RETRIES - retries_before).items()):
         echo(f"HTTP retries ({kind}): {n}")
     if STOP.is_set():  # the reports and checks after the runs would describe a dataset half done

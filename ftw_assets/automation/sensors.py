@@ -1,5 +1,10 @@
 """The re-selection sensor: when cloud refinement rejects a chip's scene, select again for exactly
-those chip-years (the rejected scenes excluded), then redo what follows the selection."""
+those chip-years (the rejected scenes excluded), then redo what follows the selection.
+
+It leaves the rejections of runs whose ``ftwd`` re-selects for them itself (tag ``ftw/reselected_by=ftwd``:
+a build with refinement on) to that ``ftwd``, which reads them from the state, also on its rerun after a
+crash. A daemon that sees those runs (a deployment, or ``ftwd ui``) would otherwise start the same
+re-selection at the same time. ``--no-reselect`` runs carry no such tag: the sensor re-selects for them."""
 
 import dagster as dg
 
@@ -15,9 +20,10 @@ from ftw_assets.resources import DatasetResource
            asset_selection=pipeline.downstream([selected_scenes.key], pipeline.chip_year_assets()),
            description="Selects scenes again for the chip-years whose scene cloud refinement rejected.")
 def reselect_cloudy_chips(context: dg.SensorEvaluationContext, dataset: DatasetResource) -> dg.SensorResult:
-    events, last = pipeline.refinement_events(context.instance, int(context.cursor or 0))
-    if not events:
-        return dg.SensorResult(skip_reason="no new cloud refinement")
+    events, last = pipeline.refinement_events(context.instance, int(context.cursor or 0), leave_to_ftwd=True)
+    if not events:  # the cursor moves past refinements left to their ftwd
+        return dg.SensorResult(skip_reason="no new cloud refinement outside ftwd's own re-selection",
+                               cursor=str(last))
     output_dir = dataset.layout().output_dir
     targets, capped = reselection_targets(events, RefinementSettings.load(output_dir).max_attempts)
     plan = pipeline.reselection_plan(context.instance, [ChipYear.parse(t) for t in targets], Stages.of(output_dir))

@@ -75,3 +75,30 @@ def test_attempt_rule():
     # max 3: after rejections 1-3 a new scene is tried, after the 4th a last run records the skip.
     assert reselection_targets(events, 3) == (["a|2024", "b|2024", "c|2024"], [])
     assert reselection_targets(events, 2) == (["a|2024", "b|2024"], ["c|2024"])
+
+
+def test_rejections_of_runs_whose_ftwd_reselects_are_left_to_it(setup):
+    # A cloud_refinement materialized in real runs: one by an ftwd that re-selects itself (its tag), one by a
+    # run without it (a UI backfill, or ftwd --no-reselect).
+    instance, out = setup
+
+    @dg.asset(key=cloud_refinement.key, partitions_def=cloud_refinement.partitions_def)
+    def refinement(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"rejected": dg.MetadataValue.json({"planting": 1})})
+
+    for chip, tags in (("ftw-33UWP7828", {"ftw/launched_by": "ftwd", "ftw/reselected_by": "ftwd"}),
+                       ("ftw-33UWP8428", {"ftw/launched_by": "ftwd"})):
+        assert dg.materialize([refinement], instance=instance, partition_key=f"{chip}|2024", tags=tags).success
+    result = evaluate(instance, out)
+    assert [(r.partition_key_range.start, r.partition_key_range.end) for r in result.run_requests] == [
+        ("ftw-33UWP8428|2024", "ftw-33UWP8428|2024")]
+    # ftwd's own re-selection still sees every rejection (it reads the state).
+    from ftw_assets.pipeline import still_rejected
+
+    assert [key for key, rejected in still_rejected(instance) if rejected] == ["ftw-33UWP7828|2024",
+                                                                             "ftw-33UWP8428|2024"]
+    # Only refinements left to ftwd since the cursor: nothing asked, and the cursor moves past them.
+    assert dg.materialize([refinement], instance=instance, partition_key="ftw-33UWP7830|2024",
+                          tags={"ftw/reselected_by": "ftwd"}).success
+    later = evaluate(instance, out, cursor=result.cursor)
+    assert later.run_requests == [] and int(later.cursor) > int(result.cursor)
