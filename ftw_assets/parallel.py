@@ -27,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from math import ceil
 from pathlib import Path
 
-# One process per core, at most four: each holds its own Dagster and GDAL block cache (windows.BLOCK_CACHE_BYTES).
+# One process per core, at most four: each holds its own Dagster and GDAL block cache (core/raster/cache.py).
 DEFAULT_PROCESSES = max(1, min(4, os.cpu_count() or 1))
 
 _worker: dict = {}  # in a worker process: its definitions' job and the instance

@@ -70,6 +70,9 @@ def _log_traceback() -> str:
 def main() -> None:
     """Build Fields of The World training datasets with Dagster."""
     _terminable()
+    from ftw_assets.core.raster.cache import block_cache_size
+
+    block_cache_size()  # a GDAL_CACHEMAX that GDAL would not read is refused before anything is written
 
 
 def _terminable() -> None:

@@ -3,6 +3,7 @@
 blocks the chips need. The fault proxy in front of the COG server counts the requests, and its
 ``delay_s`` plays a far host."""
 
+import os
 import threading
 import time
 from datetime import datetime, timezone
@@ -158,5 +159,24 @@ def test_the_proxy_delays_every_request_and_requests_wait_together(scene, archiv
 def test_the_block_cache_is_256_mb_unless_gdal_cachemax_is_set(monkeypatch):
     monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
     assert gdal_options()["GDAL_CACHEMAX"] == 256 * 1024 * 1024
-    monkeypatch.setenv("GDAL_CACHEMAX", "64MB")  # GDAL's own setting, as GDAL reads it
-    assert gdal_options()["GDAL_CACHEMAX"] == "64MB"
+    # GDAL's own setting, read as GDAL reads it; rasterio takes it as bytes only.
+    for value, size in (("64MB", 64 << 20), ("64", 64 << 20), ("536870912", 512 << 20)):
+        monkeypatch.setenv("GDAL_CACHEMAX", value)
+        assert gdal_options()["GDAL_CACHEMAX"] == size
+        with windows.gdal_env():  # rasterio accepts it (a string made it raise TypeError)
+            pass
+    monkeypatch.setenv("GDAL_CACHEMAX", "10%")
+    assert gdal_options()["GDAL_CACHEMAX"] == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 10
+
+
+@pytest.mark.parametrize("value", ["lots", "64GB", "0%", "150%"])
+def test_a_gdal_cachemax_gdal_would_not_read_is_refused_before_ftwd_writes(tmp_path, value):
+    import subprocess
+
+    from ftw_assets_tests.helpers import FTWD
+
+    out = tmp_path / "ds"
+    run = subprocess.run([*FTWD, "create-dataset", str(tmp_path / "fields.gpkg"), str(out)], capture_output=True,
+                         text=True, env={**os.environ, "GDAL_CACHEMAX": value}, timeout=120)
+    assert run.returncode == 2 and "GDAL_CACHEMAX" in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert not out.exists()
