@@ -120,3 +120,42 @@ def test_open_instance_brings_an_older_or_moved_dagster_yaml_up_to_date(tmp_path
     (layout.dagster_home / "dagster.yaml").write_text(hand_written)
     open_instance(layout).dispose()
     assert (layout.dagster_home / "dagster.yaml").read_text() == hand_written  # left as the user wrote it
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+def test_unmaterialized_attempts_are_the_ones_dagsters_own_query_finds(tmp_path, sharded):
+    """The one-query override returns, partition for partition, what Dagster's own two-query version does:
+    after successes, failed runs over some of the same chips, and a later success over one of those."""
+    from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+
+    fail = set()
+
+    @dg.asset(partitions_def=chip_year_partitions, backfill_policy=chip_year_backfill)
+    def first(context: dg.AssetExecutionContext) -> None:
+        if fail & set(context.partition_keys):
+            raise RuntimeError("no scene for this chip")
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(instance_yaml(home, sharded=sharded))
+    instance = dg.DagsterInstance.from_config(str(home))
+    instance.add_dynamic_partitions(CHIPS, CHIP_IDS)
+    instance.add_dynamic_partitions(YEARS, ["2024"])
+    job = dg.Definitions(assets=[first]).resolve_implicit_global_asset_job_def()
+    key, cursors = dg.AssetKey("first"), [None]
+    for lo, hi, failing in ((0, 5, False), (3, 8, True), (8, 9, False), (10, 10, True)):
+        fail.clear()
+        if failing:
+            fail.update(f"{c}|2024" for c in CHIP_IDS[lo:hi + 1])
+        job.execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False, tags={
+            ASSET_PARTITION_RANGE_START_TAG: f"{CHIP_IDS[lo]}|2024", ASSET_PARTITION_RANGE_END_TAG: f"{CHIP_IDS[hi]}|2024"})
+        cursors.append(instance.event_log_storage.get_maximum_record_id())
+    storage = instance.event_log_storage
+    ours = storage.get_latest_asset_partition_materialization_attempts_without_materializations(key)
+    # Chips 3-7 failed after run 1 (3-5 had succeeded), 8 failed and then succeeded, 10 failed.
+    assert sorted(ours) == [f"{CHIP_IDS[i]}|2024" for i in (3, 4, 5, 6, 7, 10)]
+    for after in cursors:
+        assert storage.get_latest_asset_partition_materialization_attempts_without_materializations(key, after) == \
+            SqlEventLogStorage.get_latest_asset_partition_materialization_attempts_without_materializations(
+                storage, key, after)
+    instance.dispose()
