@@ -52,15 +52,20 @@ class Workers:
     """The worker processes of one ftwd on one dataset: started once (:meth:`start`, before the setup
     assets run, so that their imports overlap the parent's own work) and reused by each plan it runs
     (the chip-year runs, then re-selection's rounds). Each process is its own single-worker pool, so a
-    plan's runs can be handed to the process that holds their neighbours' blocks (:func:`shards`). Pools
+    plan's runs can be handed to the process that holds their neighbours' blocks (``runner.shard_plan``). Pools
     broken by a dying worker are replaced."""
 
     def __init__(self, output_dir: Path, processes: int):
+        from ftw_assets.reader import Reader
+
         self.output_dir, self.processes = str(Path(output_dir).resolve()), processes
         self._pools: list[ProcessPoolExecutor] | None = None
+        self.reader = Reader()  # the workers' one window reader, started with them
 
     def start(self) -> list[ProcessPoolExecutor]:
         if self._pools is None:
+            if self.reader.process is None:
+                self.reader.start()  # before the workers: they take its address from the environment
             context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or SQLite handles
             self._pools = [ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker,
                                                initargs=(self.output_dir,))
@@ -79,13 +84,7 @@ class Workers:
         for pool in self._pools or []:
             pool.shutdown(wait=True, cancel_futures=True)
         self._pools = None
-
-
-def shards(plan: list, processes: int) -> list[int]:
-    """The process of each run: contiguous parts of the plan, which is in block order, so that each process
-    walks its own part of the tiles and its block cache serves its next run (runs dealt out as processes
-    come free would make both processes fetch most blocks that neighbouring runs share)."""
-    return [i * processes // len(plan) for i in range(len(plan))]
+        self.reader.stop()
 
 
 _current: Workers | None = None  # the pool materialize_dataset started for its dataset
@@ -107,21 +106,21 @@ def workers(output_dir: Path, processes: int):
         _current = previous
 
 
-def run_in_processes(output_dir: Path, plan: list, processes: int, progress, tags: dict | None, stop: threading.Event,
-                     line) -> list:
-    """Execute ``plan`` (runner.PlannedRun) on ``processes`` worker processes (those :func:`workers`
-    started, or new ones); ``progress`` is told of each run as it finishes (in finishing order);
-    outcomes come back in plan order."""
+def run_in_processes(output_dir: Path, plan: list, parts: list[int], progress, tags: dict | None,
+                     stop: threading.Event, line) -> list:
+    """Execute ``plan`` (runner.PlannedRun) on worker processes (those :func:`workers` started, or new
+    ones), run ``i`` on process ``parts[i]`` (``runner.shard_plan``: contiguous parts of the plan);
+    ``progress`` is told of each run as it finishes (in finishing order); outcomes come back in plan order."""
     from ftw_assets import runner
 
     own = _current is None or _current.output_dir != str(Path(output_dir).resolve())
-    pool = Workers(output_dir, processes) if own else _current
+    pool = Workers(output_dir, max(parts) + 1) if own else _current
     outcomes: dict[int, runner.RunOutcome] = {}
     progress.start(sum(p.count for p in plan), len(plan))
     todo = list(range(len(plan)))
     try:
         for attempt in range(POOL_RESTARTS + 1):
-            lost = _pool(pool, plan, todo, tags, stop, outcomes,
+            lost = _pool(pool, plan, parts, todo, tags, stop, outcomes,
                          lambda o: progress.finished(o, line(o, f"{len(outcomes)}/{len(plan)}")))
             if not lost:
                 break
@@ -139,16 +138,15 @@ def run_in_processes(output_dir: Path, plan: list, processes: int, progress, tag
     return [outcomes[i] for i in sorted(outcomes)]
 
 
-def _pool(workers: Workers, plan, todo: list[int], tags, stop, outcomes: dict, finished) -> list:
-    """``plan[i]`` for each i of ``todo`` on the workers; the runs lost to a worker's death come back."""
+def _pool(workers: Workers, plan, parts: list[int], todo: list[int], tags, stop, outcomes: dict, finished) -> list:
+    """``plan[i]`` for each i of ``todo`` on worker ``parts[i]``; the runs lost to a worker's death come back."""
     from ftw_assets.core.raster.windows import RETRIES
 
     lost, done = [], threading.Event()
     try:
         pools = workers.start()
         threading.Thread(target=_relay_stop, args=(stop, done, pools), daemon=True).start()
-        shard_of = shards(plan, len(pools))
-        pending = {pools[shard_of[i]].submit(_execute_run, [a.to_user_string() for a in plan[i].assets],
+        pending = {pools[parts[i] % len(pools)].submit(_execute_run, [a.to_user_string() for a in plan[i].assets],
                                              plan[i].first, plan[i].last, plan[i].count, tags): i for i in todo}
         while pending:
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)

@@ -273,6 +273,15 @@ def plan_runs(
     return runs
 
 
+def shard_plan(plan: list[PlannedRun], parts: int) -> list[int]:
+    """The worker (0, 1, ...) of each planned run, for ftwd's local processes and the deployment's shards:
+    contiguous parts of the plan, balanced by chip-years. The plan is in block order, so a worker's next
+    run finds most of its blocks in the worker's block cache."""
+    from ftw_assets.core.dataset.shards import split
+
+    return split([run.count for run in plan], parts)
+
+
 def own_defs_state(instance: dg.DagsterInstance):
     """Dagster's current defs-state storage set to this instance's: a sensor or schedule context built
     earlier in the same process may have left one whose instance is gone."""
@@ -392,7 +401,8 @@ def _run_plan(job, instance, plan: list[PlannedRun], progress: Progress, tags: d
         from ftw_assets.parallel import run_in_processes
 
         plan = [PlannedRun(*run) for run in plan]
-        return run_in_processes(Path(instance.root_directory).parent, plan, processes, progress, tags, STOP, _line)
+        return run_in_processes(Path(instance.root_directory).parent, plan, shard_plan(plan, processes), progress, tags,
+                                STOP, _line)
     outcomes = []
     progress.start(sum(n for *_, n in plan), len(plan))  # plain (assets, first, last, n) tuples too
     try:

@@ -156,8 +156,9 @@ _chips_per_run = deferred(lambda: click.Option(
 _processes = click.option(
     "--processes", type=click.IntRange(min=1), default=None,
     help="Runs at a time, each in its own process on this machine (default: one per core, at most 4; "
-         "1 runs everything in this process). With more than one and no --chips-per-run, runs are sized to "
-         "divide evenly.")
+         "1 runs everything in this process). Each process takes a contiguous part of the runs, and one more "
+         "process reads every chip window for them, so no COG block is fetched twice. With more than one and "
+         "no --chips-per-run, runs are sized to divide evenly.")
 
 
 def _use_deployment(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:

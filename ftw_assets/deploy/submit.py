@@ -101,7 +101,7 @@ def submitter_for(instance: dg.DagsterInstance, output_dir: Path) -> Submitter:
 def run_plan(instance: dg.DagsterInstance, output_dir: Path, plan: list, progress, tags: dict | None, line
              ) -> list:
     """Submit every planned run, then follow them to the end; outcomes in plan order."""
-    from ftw_assets.runner import PlannedRun
+    from ftw_assets.runner import PlannedRun, shard_plan
 
     plan = [PlannedRun(*run) for run in plan]
     progress.start(sum(p.count for p in plan), len(plan))
@@ -111,9 +111,9 @@ def run_plan(instance: dg.DagsterInstance, output_dir: Path, plan: list, progres
         started = time.monotonic()
         follows = {}
         shards = max(1, int(getattr(instance.run_launcher, "shards", 1)))
-        # The plan is in block order: contiguous parts of it per shard keep neighbouring blocks on one worker
-        # and give every worker its share (the launcher routes by this tag).
-        shard_of = [i * shards // len(plan) for i in range(len(plan))]
+        # Contiguous parts of the plan per shard keep neighbouring blocks on one worker (the launcher routes
+        # by this tag); each host reads for itself, so the blocks where two parts meet are fetched by both.
+        shard_of = shard_plan(plan, shards)
         for i in _interleaved(shard_of):
             if STOP.is_set():
                 break

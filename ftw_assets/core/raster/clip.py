@@ -96,9 +96,11 @@ STOPPED = "not read: stopped (Ctrl-C)"
 
 def clip_batch(requests: list[ClipRequest], bands: tuple[str, ...], href_for_read=lambda h: h,
                policy: RetryPolicy = RetryPolicy(), workers: int = 4,
-               stop: threading.Event | None = None) -> tuple[list[Clip], ClipStats]:
+               stop: threading.Event | None = None, read=read_windows) -> tuple[list[Clip], ClipStats]:
     """Every request's clip, or its error: the first band (in ``bands`` order) whose read failed. Once
-    ``stop`` is set no further read starts; the clips not read get the error :data:`STOPPED`."""
+    ``stop`` is set no further read starts; the clips not read get the error :data:`STOPPED`. ``read``:
+    :func:`~ftw_assets.core.raster.windows.read_windows` or one with its signature (ftwd's worker
+    processes read through one shared reader, ``ftw_assets.reader``)."""
     clips = [Clip(r, bands) for r in requests]
     by_key = {clip.request.key: clip for clip in clips}
     stats = ClipStats()
@@ -128,7 +130,7 @@ def clip_batch(requests: list[ClipRequest], bands: tuple[str, ...], href_for_rea
         href = href_for_read(scene.bands[band].href)
         for method, grids in by_method.items():
             try:
-                got = read_windows(href, grids, method, policy)
+                got = read(href, grids, method, policy)
             except WindowReadError as exc:
                 for clip in group:
                     if clip.request.key in grids:

@@ -5,6 +5,7 @@ import json
 import dagster as dg
 
 from ftw_assets.batch import CHIP_WORKERS, STOP, chip_years, for_each_chip_year
+from ftw_assets import reader
 from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.dataset.records import (ImagesRecord, RefinementRecord, SeasonImage, SelectionRecord, load,
                                              save, update_report)
@@ -52,7 +53,7 @@ def clipped_images(context: dg.AssetExecutionContext, config: ImagesConfig, data
                 requests.append(ClipRequest((cy.chip, cy.year, season), grid, scene))
     # After a Ctrl-C (STOP) no read starts; for_each_chip_year then starts no chip-year either.
     clips, stats = clip_batch(requests, images.bands, source.href_for_read, source.policy, images.num_workers,
-                              stop=STOP)
+                              stop=STOP, read=reader.read_windows)
     context.log.info(f"{len(clips)} chip-season image(s) from {stats.scenes} scene(s): {stats.band_opens} band opens, "
                      f"{stats.windows} windows")
     by_chip = {}

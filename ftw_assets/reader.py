@@ -1,0 +1,130 @@
+"""One window reader for all of ftwd's worker processes, so that the COG blocks their runs share are
+fetched and decoded once.
+
+Each worker process takes a contiguous part of the plan (``runner.shard_plan``), and the plan is in
+block order; but where two parts meet, and wherever two workers' chips lie in the same row of COG
+blocks, each worker would fetch and decode those blocks into its own GDAL block cache (1.31x the
+bytes of the bench's 420 chips with two processes, each holding a 256 MB cache). Instead ftwd starts
+this reader beside its workers: the only process that opens source COGs for chip images. It keeps
+the open datasets and the one block cache (``core/raster/windows.py``, ``core/raster/cache.py``);
+a worker's :func:`read_windows` sends each scene band's windows (``windows.read_windows``'s
+arguments) over a local socket and gets the pixels back. One band of one file is read by one request
+at a time, so a second worker asking for it reuses the first one's open dataset and decoded blocks.
+
+The reader ignores Ctrl-C (the workers finish the chip-years in flight) and ends with ftwd. A worker
+that cannot reach it reads its windows itself, as a single process does.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import tempfile
+import threading
+from collections import defaultdict
+from multiprocessing.connection import Client, Listener
+from pathlib import Path
+
+ADDRESS_ENV, KEY_ENV = "FTW_WINDOW_READER", "FTW_WINDOW_READER_KEY"
+
+_local = threading.local()  # in a worker: each reading thread's connection
+
+
+def read_windows(href, grids, resampling=None, policy=None) -> dict:
+    """``core.raster.windows.read_windows``, through the reader when this process was given one."""
+    from rasterio.enums import Resampling
+
+    from ftw_assets.core.raster import windows
+
+    resampling = Resampling.nearest if resampling is None else resampling
+    policy = windows.RetryPolicy() if policy is None else policy
+    address = os.environ.get(ADDRESS_ENV)
+    if address:
+        try:
+            conn = getattr(_local, "conn", None)
+            if conn is None:
+                conn = _local.conn = Client(address, authkey=bytes.fromhex(os.environ[KEY_ENV]))
+            conn.send((href, grids, resampling, policy))
+            status, value, retries = conn.recv()
+        except (OSError, EOFError):  # the reader is gone: read here
+            _local.conn = None
+        else:
+            windows.RETRIES["read"] += retries
+            if status == "error":
+                raise value
+            return value
+    return windows.read_windows(href, grids, resampling, policy)
+
+
+class Reader:
+    """The reader process of one ftwd: :meth:`start` it before the worker processes start (they inherit
+    its address from the environment), :meth:`stop` it after they end."""
+
+    def __init__(self):
+        self.process = self.folder = None
+
+    def start(self) -> None:
+        import multiprocessing
+
+        self.folder = tempfile.mkdtemp(prefix="ftw-reader-")
+        address, key = str(Path(self.folder) / "socket"), secrets.token_hex(16)
+        ready = multiprocessing.get_context("spawn").Event()
+        self.process = multiprocessing.get_context("spawn").Process(
+            target=_serve, args=(address, key, ready), name="ftw-window-reader", daemon=True)
+        self.process.start()
+        if not ready.wait(120):
+            self.stop()
+            return  # the workers read for themselves
+        os.environ[ADDRESS_ENV], os.environ[KEY_ENV] = address, key
+
+    def stop(self) -> None:
+        os.environ.pop(ADDRESS_ENV, None)
+        os.environ.pop(KEY_ENV, None)
+        _local.conn = None
+        if self.process is not None:
+            self.process.terminate()
+            self.process.join(10)
+            self.process = None
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+def _serve(address: str, key: str, ready) -> None:
+    from ftw_assets.parallel import _die_with_parent
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # after a Ctrl-C the workers still finish their reads
+    _die_with_parent()
+    from ftw_assets.core.raster.windows import RETRIES, read_windows as read_here
+
+    band_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+    guard, reported = threading.Lock(), [0]
+
+    def answer(conn) -> None:
+        with conn:
+            while True:
+                try:
+                    href, grids, resampling, policy = conn.recv()
+                except (EOFError, OSError):
+                    return
+                try:
+                    with guard:
+                        lock = band_locks[href]
+                    with lock:  # one request per file at a time: the next reuses its dataset and blocks
+                        reply = ("ok", read_here(href, grids, resampling, policy))
+                except Exception as exc:  # noqa: BLE001 - handed to the worker, which raises it
+                    reply = ("error", exc)
+                with guard:  # retries since the last reply: over all replies, every retry once
+                    retries, reported[0] = RETRIES["read"] - reported[0], RETRIES["read"]
+                conn.send((*reply, retries))
+
+    with Listener(address, authkey=bytes.fromhex(key)) as listener:
+        ready.set()
+        while True:
+            try:
+                conn = listener.accept()
+            except Exception:  # noqa: BLE001 - a client that failed the handshake: wait for the next
+                continue
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
