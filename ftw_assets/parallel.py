@@ -55,16 +55,16 @@ class Workers:
     plan's runs can be handed to the process that holds their neighbours' blocks (``runner.shard_plan``). Pools
     broken by a dying worker are replaced."""
 
-    def __init__(self, output_dir: Path, processes: int):
+    def __init__(self, output_dir: Path, processes: int, images: bool = True):
         from ftw_assets.reader import Reader
 
         self.output_dir, self.processes = str(Path(output_dir).resolve()), processes
         self._pools: list[ProcessPoolExecutor] | None = None
-        self.reader = Reader()  # the workers' one window reader, started with them
+        self.reader = Reader() if images else None  # the workers' one window reader, started with them
 
     def start(self) -> list[ProcessPoolExecutor]:
         if self._pools is None:
-            if self.reader.process is None:
+            if self.reader is not None and self.reader.process is None:
                 self.reader.start()  # before the workers: they take its address from the environment
             context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or SQLite handles
             self._pools = [ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker,
@@ -84,18 +84,20 @@ class Workers:
         for pool in self._pools or []:
             pool.shutdown(wait=True, cancel_futures=True)
         self._pools = None
-        self.reader.stop()
+        if self.reader is not None:
+            self.reader.stop()
 
 
 _current: Workers | None = None  # the pool materialize_dataset started for its dataset
 
 
 @contextlib.contextmanager
-def workers(output_dir: Path, processes: int):
+def workers(output_dir: Path, processes: int, images: bool = True):
     """Worker processes for ``output_dir``, started now and used by every :func:`run_in_processes`
-    inside the block; stopped at its end."""
+    inside the block; stopped at its end. ``images``: the runs clip images, so the window reader
+    (:mod:`ftw_assets.reader`) starts with them."""
     global _current
-    previous, _current = _current, Workers(output_dir, processes) if processes > 1 else None
+    previous, _current = _current, Workers(output_dir, processes, images) if processes > 1 else None
     try:
         if _current is not None:
             _current.start()

@@ -149,7 +149,8 @@ def materialize_dataset(
     own = {RESELECTED_BY_TAG: "ftwd"} if loop else {}
     layout = runner.dataset_layout(output_dir)
     defs, instance = build_defs(output_dir), runner.open_instance(layout)
-    with runner.stop_on_ctrl_c(), workers(output_dir, processes if not runner.deployed(instance) else 1):
+    with runner.stop_on_ctrl_c(), workers(output_dir, processes if not runner.deployed(instance) else 1,
+                                          images=stages.download):
         summary = runner.materialize_missing(
             defs, instance, unpartitioned=setup_assets(), partitioned=keys,
             redo=tuple(k for k in keys if STAGE_OF[k] in set(redo)),
