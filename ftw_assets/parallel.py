@@ -1,8 +1,10 @@
 """Planned runs on several processes of this machine, so that ``ftwd`` uses every core.
 
-A run stays one in-process Dagster execution (its block cache serves its chips); what runs in
-parallel is whole runs, each in a worker process that loads the definitions and opens the dataset's
-instance once and then executes runs as they are handed out. All workers write to the same instance
+A run stays one in-process Dagster execution; what runs in parallel is whole runs, each in a worker
+process that loads the definitions and opens the dataset's instance once and then executes runs as
+they are handed out (runner.shard_plan). When the runs clip images, one more
+process reads every chip window for the workers (:mod:`ftw_assets.reader`), so the COG blocks their
+runs share are fetched and decoded once, in one block cache. All workers write to the same instance
 (SQLite in WAL mode, one run shard each) and the same dataset folder (files written atomically; the
 catalog and the reports under their file locks; DuckDB opened per statement group with retries).
 
@@ -52,7 +54,7 @@ class Workers:
     """The worker processes of one ftwd on one dataset: started once (:meth:`start`, before the setup
     assets run, so that their imports overlap the parent's own work) and reused by each plan it runs
     (the chip-year runs, then re-selection's rounds). Each process is its own single-worker pool, so a
-    plan's runs can be handed to the process that holds their neighbours' blocks (``runner.shard_plan``). Pools
+    plan's runs can be handed out by ``runner.shard_plan``. Pools
     broken by a dying worker are replaced."""
 
     def __init__(self, output_dir: Path, processes: int, images: bool = True):
@@ -108,15 +110,16 @@ def workers(output_dir: Path, processes: int, images: bool = True):
         _current = previous
 
 
-def run_in_processes(output_dir: Path, plan: list, parts: list[int], progress, tags: dict | None,
+def run_in_processes(output_dir: Path, plan: list, processes: int, progress, tags: dict | None,
                      stop: threading.Event, line) -> list:
-    """Execute ``plan`` (runner.PlannedRun) on worker processes (those :func:`workers` started, or new
-    ones), run ``i`` on process ``parts[i]`` (``runner.shard_plan``: contiguous parts of the plan);
-    ``progress`` is told of each run as it finishes (in finishing order); outcomes come back in plan order."""
+    """Execute ``plan`` (runner.PlannedRun) on ``processes`` worker processes (those :func:`workers`
+    started, or new ones), each taking the runs ``runner.shard_plan`` gives it; ``progress`` is told of
+    each run as it finishes (in finishing order); outcomes come back in plan order."""
     from ftw_assets import runner
 
     own = _current is None or _current.output_dir != str(Path(output_dir).resolve())
-    pool = Workers(output_dir, max(parts) + 1) if own else _current
+    pool = Workers(output_dir, processes) if own else _current
+    parts = runner.shard_plan(plan, pool.processes, shared_reads=pool.reader is not None)
     outcomes: dict[int, runner.RunOutcome] = {}
     progress.start(sum(p.count for p in plan), len(plan))
     todo = list(range(len(plan)))

@@ -273,13 +273,13 @@ def plan_runs(
     return runs
 
 
-def shard_plan(plan: list[PlannedRun], parts: int) -> list[int]:
-    """The worker (0, 1, ...) of each planned run, for ftwd's local processes and the deployment's shards:
-    contiguous parts of the plan, balanced by chip-years. The plan is in block order, so a worker's next
-    run finds most of its blocks in the worker's block cache."""
-    from ftw_assets.core.dataset.shards import split
+def shard_plan(plan: list[PlannedRun], parts: int, shared_reads: bool = False) -> list[int]:
+    """The worker (0, 1, ...) of each planned run: contiguous parts balanced by chip-years for workers that
+    read for themselves; in turn for workers that read through one reader (``shared_reads``). Why:
+    :mod:`ftw_assets.core.dataset.shards`."""
+    from ftw_assets.core.dataset.shards import in_turn, split
 
-    return split([run.count for run in plan], parts)
+    return in_turn(len(plan), parts) if shared_reads else split([run.count for run in plan], parts)
 
 
 def own_defs_state(instance: dg.DagsterInstance):
@@ -401,8 +401,7 @@ def _run_plan(job, instance, plan: list[PlannedRun], progress: Progress, tags: d
         from ftw_assets.parallel import run_in_processes
 
         plan = [PlannedRun(*run) for run in plan]
-        return run_in_processes(Path(instance.root_directory).parent, plan, shard_plan(plan, processes), progress, tags,
-                                STOP, _line)
+        return run_in_processes(Path(instance.root_directory).parent, plan, processes, progress, tags, STOP, _line)
     outcomes = []
     progress.start(sum(n for *_, n in plan), len(plan))  # plain (assets, first, last, n) tuples too
     try:

@@ -57,11 +57,12 @@ def test_two_processes_build_the_same_dataset_as_one(tmp_path, demo_inputs, arch
     made = create_demo_dataset(two, demo_inputs, archive_parquet, *IMAGES, "--processes", "2")
     assert "8 chips x 1 year(s): 8 chip-years need work, in 4 run(s)" in made.stdout
     assert digests(two) == one_process and len(one_process) > 50
-    # Both workers ran runs, each a contiguous half of the plan (partition order is block order).
+    # Both workers ran runs, in turn in plan order (block order): reading through one reader, the runs in
+    # flight are neighbours whose shared blocks are in its cache together.
     first = _chip_year_runs(two)
     by_start = [run.tags[WORKER_TAG] for run in first]
     assert len(first) == 4 and len(set(by_start)) == 2 and worker_name() not in by_start
-    assert by_start[0] == by_start[1] != by_start[2] == by_start[3]
+    assert by_start[0] == by_start[2] != by_start[1] == by_start[3]
     # The dataset-wide image checks run once, after the chip-year runs, not inside each of them.
     from dagster._core.events import DagsterEventType
 
@@ -87,6 +88,36 @@ def test_two_processes_fetch_no_more_bytes_than_one(tmp_path, demo_inputs, archi
     assert built["2"] == built["1"]
     # Each worker reading for itself fetched 1.28x here; the refinement's cloud-mask reads stay in the workers.
     assert 0 < fetched["2"] <= 1.01 * fetched["1"], fetched
+
+
+def test_workers_read_for_themselves_when_the_reader_dies(tmp_path, demo_inputs, archive_parquet, one_process):
+    import psutil
+
+    fields, calendar = demo_inputs
+    out = tmp_path / "no-reader"
+    args = ["create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
+            "--crop-calendar-dir", calendar, *IMAGES, "--processes", "2"]
+    proc = subprocess.Popen([*FTWD, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, killed = time.monotonic() + 300, None
+    while killed is None and proc.poll() is None and time.monotonic() < deadline:
+        if list(out.glob("ds-chips/*/*_image_s2.tif")):  # the first run's images are written: kill the reader
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                if _is_reader(child):
+                    child.kill()
+                    killed = child.pid
+        time.sleep(0.01)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert killed is not None, "the reader was not seen"
+    assert proc.returncode == 0, stderr
+    assert digests(out) == one_process
+
+
+def _is_reader(process) -> bool:
+    """The window reader: the child listening on the socket in its ``ftw-reader-*`` folder."""
+    try:
+        return any("ftw-reader-" in (c.laddr or "") for c in process.net_connections(kind="unix"))
+    except Exception:  # noqa: BLE001 - it ended meanwhile
+        return False
 
 
 def test_workers_end_with_a_killed_ftwd_and_the_rerun_finishes_identical(tmp_path, demo_inputs, archive_parquet,

@@ -38,14 +38,15 @@ def test_plan_leaves_out_chips_not_in_the_table_and_no_range_spans_them():
     assert plan == [([a], "c1|2024", "c2|2024", 2), ([a], "c3|2024", "c4|2024", 2)]
 
 
-def test_each_worker_takes_a_contiguous_part_of_the_plan_balanced_by_chip_years():
+def test_workers_take_contiguous_parts_or_runs_in_turn_when_they_share_a_reader():
     from ftw_assets.runner import PlannedRun, shard_plan
 
     a = dg.AssetKey("a")
     plan = plan_runs([f"c{i}" for i in range(9)], ["2024"], [a], {a: set()}, batch=2)
-    assert [r.count for r in plan] == [2, 2, 2, 2, 1] and shard_plan(plan, 2) == [0, 0, 0, 1, 1]
+    assert [r.count for r in plan] == [2, 2, 2, 2, 1] and shard_plan(plan, 2) == [0, 0, 1, 1, 1]
     assert shard_plan([PlannedRun([a], "x", "y", n) for n in (10, 10, 10, 30)], 2) == [0, 0, 0, 1]
     assert shard_plan(plan[:1], 2) == [0]
+    assert shard_plan(plan, 2, shared_reads=True) == [0, 1, 0, 1, 0]
 
 
 def test_failed_chip_is_the_only_one_left_to_redo(tmp_path):

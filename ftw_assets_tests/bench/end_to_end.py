@@ -6,9 +6,9 @@ builds per code version, each into a new folder in its own process: masks only (
 catalog), then with images (calendar, selection, images, cloud refinement, catalog, checks). The
 baseline is the commit before the Dagster bookkeeping work (``BASELINE``), checked out with
 ``git worktree`` and imported ahead of this checkout; this checkout runs with ``--processes 1`` and
-with its default (one process per core). Peak RSS is the largest sum over ftwd and its worker
-processes, sampled every 0.1 s, with the largest of one process; the bytes each build fetched come
-from the COG server's counts.
+with its default (one process per core, and the window reader). Peak RSS is the largest sum over ftwd
+and its worker processes, sampled every 0.1 s, with the largest of one process and the largest sum
+of their PSS (sampled every second); the bytes each build fetched come from the COG server's counts.
 
 Then the same with-images build of this checkout under py-spy (every thread of every process, CPU
 samples only), its samples split by the file of the innermost frame.
@@ -74,7 +74,7 @@ def build(code: Path | None, args: list[str], out: Path, profile: Path | None = 
     log = out.parent / "create-dataset.log"
     with open(log, "w") as sink:
         proc = subprocess.Popen(run, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=out.parent)
-        peak, largest = _peak_tree_rss(proc)
+        peak, largest, pss = _peak_tree_rss(proc)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"create-dataset failed ({code or 'this checkout'}):\n{log.read_text()[-3000:]}")
@@ -83,25 +83,36 @@ def build(code: Path | None, args: list[str], out: Path, profile: Path | None = 
     chips = json.loads((out / "dataset.json").read_text()).get("chip_count") or _chip_count(out)
     return {"seconds": round(seconds, 1), "chip_years": chips, "chip_years_per_s": round(chips / seconds, 2),
             "peak_rss_mb": round(peak / 2**20), "largest_process_rss_mb": round(largest / 2**20),
+            "peak_pss_mb": round(pss / 2**20),
             "fetched_mb": round(server.stats()["bytes"] / 2**20, 1) if server is not None else None,
             "event_db_kb_per_chip_year": round(_size(out / "dagster_home" / "history") / 1024 / chips, 1)}
 
 
-def _peak_tree_rss(proc: subprocess.Popen) -> tuple[int, int]:
-    """The largest sum of resident memory over ``proc`` and its descendants until it ends, and the largest
-    resident memory of one of them."""
+def _peak_tree_rss(proc: subprocess.Popen) -> tuple[int, int, int]:
+    """The largest sum of resident memory over ``proc`` and its descendants until it ends, the largest
+    resident memory of one of them, and the largest sum of their proportional set sizes (PSS: a page
+    shared by n processes counts 1/n in each, so the sum is the memory the build takes; the RSS sum
+    counts each process's shared libraries again)."""
     import psutil
 
-    root, peak, largest = psutil.Process(proc.pid), 0, 0
+    root, peak, largest, pss, sample = psutil.Process(proc.pid), 0, 0, 0, 0
     while proc.poll() is None:
         try:
             tree = [root, *root.children(recursive=True)]
             sizes = [p.memory_info().rss for p in tree if p.is_running()]
             peak, largest = max(peak, sum(sizes)), max([largest, *sizes])
-        except psutil.Error:  # a worker ended between listing and reading
+            if sample % 10 == 0:  # once a second: reading smaps_rollup takes 15 ms of an 800 MB process's time
+                pss = max(pss, sum(_pss(p.pid) for p in tree))
+        except (psutil.Error, OSError):  # a worker ended between listing and reading
             pass
+        sample += 1
         time.sleep(0.1)
-    return peak, largest
+    return peak, largest, pss
+
+
+def _pss(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        return next(int(line.split()[1]) * 1024 for line in rollup if line.startswith("Pss:"))
 
 
 def _chip_count(out: Path) -> int:
@@ -172,7 +183,8 @@ def main() -> None:
     imgs = {v: rows[("with images", v)] for _, v in ((0, "1 process"), (1, "default"))}
     print("\nwith images, this checkout: | | 1 process | default |\n| --- | --- | --- |")
     for key, what in (("fetched_mb", "MB fetched from the COG server"), ("largest_process_rss_mb",
-                                                                         "peak RSS of the largest process, MB")):
+                                                                         "peak RSS of the largest process, MB"),
+                      ("peak_pss_mb", "peak PSS of all processes (shared pages counted once), MB")):
         print(f"| {what} | {imgs['1 process'][key]} | {imgs['default'][key]} |")
     print("\nwhere the with-images build's CPU goes (py-spy samples of every thread and process, by innermost "
           "frame outside the standard library):")

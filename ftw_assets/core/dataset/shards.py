@@ -1,9 +1,22 @@
-"""Contiguous parts of a plan for several workers: the one owner of that cut (``runner.shard_plan``,
-used by ftwd's local processes and the deployment's Celery shards)."""
+"""Which worker takes which run of a plan (``runner.shard_plan``, for ftwd's local processes and the
+deployment's Celery shards): the one owner of that rule.
+
+The plan is in block order, so neighbouring runs share COG blocks. Workers that each read for
+themselves (the deployment's hosts) take contiguous parts, so that a worker's next run finds the
+blocks it shares with the last in that worker's block cache and only the blocks where two parts meet
+are fetched twice. Workers that read through one reader and its one block cache (ftwd's local
+processes, ``ftw_assets.reader``) take the runs in turn instead: the runs in flight are then
+neighbours, and the blocks they share are in that cache together (contiguous parts made the reader
+hold two far-apart working sets, and fetch 1.12x the bytes)."""
 
 from __future__ import annotations
 
 from typing import Sequence
+
+
+def in_turn(count: int, parts: int) -> list[int]:
+    """The part of each of ``count`` items dealt in turn: 0, 1, ..., parts - 1, 0, 1, ..."""
+    return [i % max(1, parts) for i in range(count)]
 
 
 def split(sizes: Sequence[int], parts: int) -> list[int]:
