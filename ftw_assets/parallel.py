@@ -211,8 +211,11 @@ def _lost(run, err: BaseException):
 
 
 def _start_worker(output_dir: str) -> None:
+    from ftw_assets import process_exit
     from ftw_assets.batch import STOP
 
+    process_exit.install()  # before the runs load Dagster and GDAL, whose exit handlers then run first
+    process_exit.exiting_with(0)  # its pool only sees that it ended
     os.environ["FTW_OUTPUT_DIR"] = output_dir
     _die_with_parent()
 

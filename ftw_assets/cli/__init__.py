@@ -75,6 +75,19 @@ def main() -> None:
     block_cache_size()  # a GDAL_CACHEMAX that GDAL would not read is refused before anything is written
 
 
+def run() -> None:
+    """The ``ftwd`` program (and ``python -m ftw_assets.cli``): :func:`main`, its exit code, and no
+    interpreter teardown after it (:mod:`ftw_assets.process_exit`)."""
+    from ftw_assets import process_exit
+
+    process_exit.install()
+    try:
+        main()
+    except SystemExit as exit:
+        process_exit.exiting_with(exit.code)
+        raise
+
+
 def _terminable() -> None:
     """SIGTERM ends ftwd, even when its parent ignores it (a shell script's background job, where SIGINT is
     ignored, and Dagster then maps SIGTERM onto that ignored SIGINT). An ignored SIGTERM is inherited by the

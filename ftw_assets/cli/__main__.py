@@ -1,5 +1,5 @@
 """``python -m ftw_assets.cli``: the same as ``ftwd``."""
 
-from ftw_assets.cli import main
+from ftw_assets.cli import run
 
-main()
+run()
