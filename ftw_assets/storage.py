@@ -30,13 +30,14 @@ dataset made before it reads the same):
 
 Dagster keeps the shards in WAL mode; a connection kept open leaves recent writes in the ``-wal``
 file until SQLite checkpoints it (every 1000 pages, and on close), which Dagster's own watcher of
-run shards follows.
+run shards follows; the kept connections are closed when the storage is dropped or the process exits.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Iterator, Sequence
@@ -135,6 +136,14 @@ class _Caches:
             return {partition: (run_id, event_id) for partition, run_id, event_id in conn.execute(query)}
 
 
+def _closed_at_exit(storage, engine) -> None:
+    """Close ``engine``'s kept connections when ``storage`` is dropped or, at the latest, among the exit
+    handlers (weakref.finalize's): closing the last connection checkpoints the WAL into the database and
+    removes the ``-wal`` file, which ftwd's processes, ending without teardown (process_exit), would
+    otherwise leave beside it."""
+    weakref.finalize(storage, engine.dispose)
+
+
 class PooledSqliteEventLogStorage(_Caches, SqliteEventLogStorage):
     """``SqliteEventLogStorage`` with open connections per shard and batched event writes (see the
     module docstring). Configured as Dagster's own, with ``base_dir``."""
@@ -158,6 +167,7 @@ class PooledSqliteEventLogStorage(_Caches, SqliteEventLogStorage):
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
             self._engines[shard] = engine
+            _closed_at_exit(self, engine)
             runs = [s for s in self._engines if s != INDEX_SHARD_NAME]
             for old in runs[:-RUN_SHARDS_KEPT]:
                 self._engines.pop(old).dispose()
@@ -226,6 +236,7 @@ class PooledConsolidatedSqliteEventLogStorage(_Caches, ConsolidatedSqliteEventLo
             self._pooled = create_engine(self._conn_string, poolclass=QueuePool, pool_size=1, max_overflow=2,
                                          connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
                                                        "check_same_thread": False})
+            _closed_at_exit(self, self._pooled)
         with self._pooled.connect() as conn:
             with conn.begin():
                 yield conn

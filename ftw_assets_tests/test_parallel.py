@@ -57,6 +57,9 @@ def test_two_processes_build_the_same_dataset_as_one(tmp_path, demo_inputs, arch
     made = create_demo_dataset(two, demo_inputs, archive_parquet, *IMAGES, "--processes", "2")
     assert "8 chips x 1 year(s): 8 chip-years need work, in 4 run(s)" in made.stdout
     assert digests(two) == one_process and len(one_process) > 50
+    # ftwd and its workers end without teardown (process_exit), yet their SQLite connections were closed:
+    # the write-ahead log is checkpointed into the database, no -wal file left beside it.
+    assert list((two / "dagster_home").rglob("*.db")) and not list((two / "dagster_home").rglob("*-wal"))
     # Both workers ran runs, in turn in plan order (block order): reading through one reader, the runs in
     # flight are neighbours whose shared blocks are in its cache together.
     first = _chip_year_runs(two)
