@@ -1,33 +1,32 @@
 """One window reader for all of ftwd's worker processes, so that the COG blocks their runs share are
 fetched and decoded once.
 
-Each worker process takes a contiguous part of the plan (``runner.shard_plan``), and the plan is in
-block order; but where two parts meet, and wherever two workers' chips lie in the same row of COG
-blocks, each worker would fetch and decode those blocks into its own GDAL block cache (1.31x the
-bytes of the bench's 420 chips with two processes, each holding a 256 MB cache). Instead ftwd starts
-this reader beside its workers: the only process that opens source COGs for chip images. It keeps
-the open datasets and the one block cache (``core/raster/windows.py``, ``core/raster/cache.py``);
-a worker's :func:`read_windows` sends each scene band's windows (``windows.read_windows``'s
-arguments) over a local socket and gets the pixels back. One band of one file is read by one request
-at a time, so a second worker asking for it reuses the first one's open dataset and decoded blocks.
+The plan is in block order and the workers take its runs in turn (``runner.shard_plan``), so the runs
+in flight are neighbours that share rows of COG blocks; each worker reading for itself would fetch and
+decode those blocks into its own GDAL block cache (1.31x the bytes of the bench's 420 chips with two
+processes, each holding a 256 MB cache). Instead ftwd starts this reader beside its workers: the only
+process that opens source COGs for chip images. It keeps the open datasets and the one block cache
+(``core/raster/windows.py``, ``core/raster/cache.py``); a worker's :func:`read_windows` sends each scene
+band's windows (``windows.read_windows``'s arguments) over a local socket and gets the pixels back. One
+band of one file is read by one request at a time, so a second worker asking for it reuses the first
+one's open dataset and decoded blocks.
 
-The reader ignores Ctrl-C (the workers finish the chip-years in flight) and ends with ftwd. A worker
-that cannot reach it reads its windows itself, as a single process does.
+The socket is in Linux's abstract namespace (no file: nothing is left behind when ftwd is killed), and a
+client proves the random key of this ftwd before it is served. The reader ignores Ctrl-C (the workers
+finish the chip-years in flight) and ends with ftwd. A worker that cannot reach it reads its windows
+itself, as a single process does.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
-import tempfile
 import threading
 from collections import defaultdict
 from multiprocessing.connection import Client, Listener
-from pathlib import Path
 
-ADDRESS_ENV, KEY_ENV = "FTW_WINDOW_READER", "FTW_WINDOW_READER_KEY"
+ADDRESS_ENV, KEY_ENV = "FTW_WINDOW_READER", "FTW_WINDOW_READER_KEY"  # the socket's name, without its leading NUL
 
 _local = threading.local()  # in a worker: each reading thread's connection
 
@@ -45,7 +44,7 @@ def read_windows(href, grids, resampling=None, policy=None) -> dict:
         try:
             conn = getattr(_local, "conn", None)
             if conn is None:
-                conn = _local.conn = Client(address, authkey=bytes.fromhex(os.environ[KEY_ENV]))
+                conn = _local.conn = Client("\0" + address, authkey=bytes.fromhex(os.environ[KEY_ENV]))
             conn.send((href, grids, resampling, policy))
             status, value, retries = conn.recv()
         except (OSError, EOFError):  # the reader is gone: read here
@@ -63,13 +62,12 @@ class Reader:
     its address from the environment), :meth:`stop` it after they end."""
 
     def __init__(self):
-        self.process = self.folder = None
+        self.process = None
 
     def start(self) -> None:
         import multiprocessing
 
-        self.folder = tempfile.mkdtemp(prefix="ftw-reader-")
-        address, key = str(Path(self.folder) / "socket"), secrets.token_hex(16)
+        address, key = f"ftw-reader-{os.getpid()}-{secrets.token_hex(8)}", secrets.token_hex(16)
         ready = multiprocessing.get_context("spawn").Event()
         self.process = multiprocessing.get_context("spawn").Process(
             target=_serve, args=(address, key, ready), name="ftw-window-reader", daemon=True)
@@ -87,9 +85,6 @@ class Reader:
             self.process.terminate()
             self.process.join(10)
             self.process = None
-        if self.folder:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder = None
 
 
 def _serve(address: str, key: str, ready) -> None:
@@ -120,7 +115,7 @@ def _serve(address: str, key: str, ready) -> None:
                     retries, reported[0] = RETRIES["read"] - reported[0], RETRIES["read"]
                 conn.send((*reply, retries))
 
-    with Listener(address, authkey=bytes.fromhex(key)) as listener:
+    with Listener("\0" + address, authkey=bytes.fromhex(key)) as listener:
         ready.set()
         while True:
             try:

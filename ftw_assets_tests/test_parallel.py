@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -116,7 +117,7 @@ def test_workers_read_for_themselves_when_the_reader_dies(tmp_path, demo_inputs,
 
 
 def _is_reader(process) -> bool:
-    """The window reader: the child listening on the socket in its ``ftw-reader-*`` folder."""
+    """The window reader: the child listening on the abstract socket ``ftw-reader-*``."""
     try:
         return any("ftw-reader-" in (c.laddr or "") for c in process.net_connections(kind="unix"))
     except Exception:  # noqa: BLE001 - it ended meanwhile
@@ -131,6 +132,7 @@ def test_workers_end_with_a_killed_ftwd_and_the_rerun_finishes_identical(tmp_pat
     out = tmp_path / "killed"
     args = ["create-dataset", fields, out, "--name", "ds", "--year", "2024", "--stac-host", archive_parquet,
             "--crop-calendar-dir", calendar, *IMAGES, "--processes", "2"]
+    temp_before = set(Path(tempfile.gettempdir()).glob("ftw-reader-*"))
     proc = subprocess.Popen([*FTWD, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not list(out.glob("ds-chips/*/*_image_s2.tif")):  # workers are clipping
@@ -142,6 +144,8 @@ def test_workers_end_with_a_killed_ftwd_and_the_rerun_finishes_identical(tmp_pat
     proc.wait()
     gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, f"workers outlived ftwd: {alive}"
+    # The reader's socket is abstract: a killed ftwd leaves no socket or folder in the temp folder.
+    assert set(Path(tempfile.gettempdir()).glob("ftw-reader-*")) <= temp_before
     create_demo_dataset(out, demo_inputs, archive_parquet, *IMAGES, "--processes", "2")
     assert digests(out) == one_process
 
