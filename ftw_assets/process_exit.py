@@ -7,8 +7,9 @@ the build, 0.6 s or more of CPU per process: at the end of every command, and in
 once while ftwd waits for them (``Workers.close`` took 1.5 s of a 20 s masks-only build). So the process
 ends with ``os._exit`` from an exit handler registered before the libraries load: their own handlers
 (logging, thread pools, file locks, weakref finalizers, multiprocessing), registered later, run first;
-this one then flushes the standard streams and ends the process with the exit code it was to have. Left
-open, SQLite's write-ahead log is kept beside its database and read back by the next connection."""
+this one then flushes the standard streams and ends the process with the exit code it was to have. The
+event log storage's kept SQLite connections are closed among those handlers (``storage._dispose_all``),
+so the write-ahead log is checkpointed as at a normal exit."""
 
 from __future__ import annotations
 

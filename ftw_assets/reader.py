@@ -24,6 +24,7 @@ import secrets
 import signal
 import threading
 from collections import defaultdict
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Listener
 
 ADDRESS_ENV, KEY_ENV = "FTW_WINDOW_READER", "FTW_WINDOW_READER_KEY"  # the socket's name, without its leading NUL
@@ -47,7 +48,7 @@ def read_windows(href, grids, resampling=None, policy=None) -> dict:
                 conn = _local.conn = Client("\0" + address, authkey=bytes.fromhex(os.environ[KEY_ENV]))
             conn.send((href, grids, resampling, policy))
             status, value, retries = conn.recv()
-        except (OSError, EOFError):  # the reader is gone: read here
+        except (OSError, EOFError, ValueError, KeyError, AuthenticationError):  # gone, or not ours: read here
             _local.conn = None
         else:
             windows.RETRIES["read"] += retries

@@ -136,12 +136,13 @@ class _Caches:
             return {partition: (run_id, event_id) for partition, run_id, event_id in conn.execute(query)}
 
 
-def _closed_at_exit(storage, engine) -> None:
-    """Close ``engine``'s kept connections when ``storage`` is dropped or, at the latest, among the exit
-    handlers (weakref.finalize's): closing the last connection checkpoints the WAL into the database and
-    removes the ``-wal`` file, which ftwd's processes, ending without teardown (process_exit), would
-    otherwise leave beside it."""
-    weakref.finalize(storage, engine.dispose)
+def _dispose_all(engines: dict) -> None:
+    """Close the kept connections of ``engines`` (called when their storage is dropped or, at the latest,
+    among the exit handlers: weakref.finalize's). Closing the last connection checkpoints the WAL into
+    the database and removes the ``-wal`` file, which ftwd's processes, ending without teardown
+    (process_exit), would otherwise leave beside it."""
+    for engine in list(engines.values()):
+        engine.dispose()
 
 
 class PooledSqliteEventLogStorage(_Caches, SqliteEventLogStorage):
@@ -150,6 +151,7 @@ class PooledSqliteEventLogStorage(_Caches, SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, object] = OrderedDict()
+        weakref.finalize(self, _dispose_all, self._engines)
         self._init_caches()
         super().__init__(base_dir, inst_data)
 
@@ -167,7 +169,6 @@ class PooledSqliteEventLogStorage(_Caches, SqliteEventLogStorage):
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
             self._engines[shard] = engine
-            _closed_at_exit(self, engine)
             runs = [s for s in self._engines if s != INDEX_SHARD_NAME]
             for old in runs[:-RUN_SHARDS_KEPT]:
                 self._engines.pop(old).dispose()
@@ -222,6 +223,8 @@ class PooledConsolidatedSqliteEventLogStorage(_Caches, ConsolidatedSqliteEventLo
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._pooled = None
+        self._kept: dict[str, object] = {}  # the engine, for closing at exit (_dispose_all)
+        weakref.finalize(self, _dispose_all, self._kept)
         self._init_caches()
         super().__init__(base_dir, inst_data)
 
@@ -236,7 +239,7 @@ class PooledConsolidatedSqliteEventLogStorage(_Caches, ConsolidatedSqliteEventLo
             self._pooled = create_engine(self._conn_string, poolclass=QueuePool, pool_size=1, max_overflow=2,
                                          connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
                                                        "check_same_thread": False})
-            _closed_at_exit(self, self._pooled)
+            self._kept["index"] = self._pooled
         with self._pooled.connect() as conn:
             with conn.begin():
                 yield conn

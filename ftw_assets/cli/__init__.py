@@ -83,8 +83,8 @@ def run() -> None:
     process_exit.install()
     try:
         main()
-    except SystemExit as exit:
-        process_exit.exiting_with(exit.code)
+    except SystemExit as ending:
+        process_exit.exiting_with(ending.code)
         raise
 
 
