@@ -579,28 +579,6 @@ def _line(o: RunOutcome, label) -> str:
     return text
 
 
-def partition_status(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict[str, dict[str, int]]:
-    """Per chip-year asset: materialized, failed, in progress and missing partitions, from the instance."""
-    chips, years = chip_year_keys(instance)
-    keys = [ChipYear(c, y).key for y in years for c in chips]
-    graph = defs.resolve_asset_graph()
-    out = {}
-    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
-        node = graph.get(key)
-        if node.partitions_def is None:
-            continue
-        status = instance.get_status_by_partition(key, keys, node.partitions_def) or {} if keys else {}
-        counts = {"materialized": 0, "failed": 0, "in_progress": 0}
-        for value in status.values():
-            if value is not None:
-                name = value.value.lower()
-                counts[name] = counts.get(name, 0) + 1
-        counts["missing"] = len(keys) - sum(counts.values())
-        counts["total"] = len(keys)
-        out[key.to_user_string()] = counts
-    return out
-
-
 def last_errors(instance: dg.DagsterInstance, limit: int = 5) -> list[str]:
     """The step failures of the most recent failed runs."""
     from dagster._core.events import DagsterEventType

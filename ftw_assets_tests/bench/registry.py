@@ -434,6 +434,50 @@ def wipe_status_cache(out: Path) -> None:
     instance.dispose()
 
 
+def rebuild_side_by_side(out: Path, rounds: int = 2) -> dict:
+    """The status cache of every chip-year asset rebuilt from the event log in-process, Dagster's way
+    (``_build_status_cache`` with no stored value) and ftw_assets' (``status._rebuilt_status_cache``),
+    alternating, ``rounds`` times each: seconds for all assets (the fastest round), and whether the
+    two values are equal; then, with the cache stored and current, Dagster's update
+    (``get_and_update_asset_status_cache_value``) against ``status.status_cache``."""
+    from dagster._core.definitions.partitions.context import partition_loading_context
+    from dagster._core.storage.partition_status_cache import (_build_status_cache,
+                                                              get_and_update_asset_status_cache_value)
+
+    from ftw_assets.partitions import chip_year_partitions
+    from ftw_assets.pipeline import chip_year_assets
+    from ftw_assets.runner import dataset_layout, open_instance
+    from ftw_assets.status import _rebuilt_status_cache, status_cache
+
+    instance = open_instance(dataset_layout(out))
+    ways = {"dagster": lambda k, r: _build_status_cache(instance, k, chip_year_partitions, None, r),
+            "ftw_assets": lambda k, r: _rebuilt_status_cache(instance, k, chip_year_partitions, r)}
+    best, values = {}, {}
+    with partition_loading_context(None, instance):
+        records = {r.asset_entry.asset_key: r for r in instance.get_asset_records(asset_keys=chip_year_assets())}
+        for _ in range(rounds):
+            for way, build in ways.items():
+                start = time.perf_counter()
+                values[way] = [build(k, records.get(k)) for k in chip_year_assets()]
+                best[way] = min(best.get(way, float("inf")), time.perf_counter() - start)
+        # Then with the cache stored and current, as for every status call after a build.
+        for k in chip_year_assets():
+            status_cache(instance, k, chip_year_partitions)
+        updates = {"dagster": lambda k: get_and_update_asset_status_cache_value(instance, k, chip_year_partitions),
+                   "ftw_assets": lambda k: status_cache(instance, k, chip_year_partitions)}
+        for _ in range(rounds):
+            for way, update in updates.items():
+                start = time.perf_counter()
+                values["current " + way] = [update(k) for k in chip_year_assets()]
+                best["current " + way] = min(best.get("current " + way, float("inf")), time.perf_counter() - start)
+    instance.dispose()
+    return {"dagster_s": round(best["dagster"], 2), "ftw_assets_s": round(best["ftw_assets"], 2),
+            "equal": values["dagster"] == values["ftw_assets"],
+            "current_dagster_s": round(best["current dagster"], 2),
+            "current_ftw_assets_s": round(best["current ftw_assets"], 2),
+            "current_equal": values["current dagster"] == values["current ftw_assets"]}
+
+
 def profile_status(out: Path, path: Path) -> list[str]:
     """``ftwd status`` in-process under cProfile (cache warm): the top functions by cumulative time."""
     from click.testing import CliRunner
@@ -549,6 +593,7 @@ def main(argv: list[str] | None = None) -> None:
     before = event_db(out)
     tables = by_table(out)
 
+    rebuild = rebuild_side_by_side(out)
     wipe_status_cache(out)  # as after the runs (a dataset reused here may hold it from an earlier measurement)
     load_before = os.getloadavg()[0]
     cold_status, text, cold_cpu = ftwd_status(out)
@@ -573,7 +618,7 @@ def main(argv: list[str] | None = None) -> None:
         "ui_loads": loads,
         "ui_cold_s": next((x["seconds"] for x in loads if x["cold_cache"]), None),
         "ui_median_s": statistics.median(x["seconds"] for x in loads if not x["cold_cache"]) if loads else None,
-        "status_profile": profile,
+        "status_profile": profile, "status_cache_rebuild": rebuild,
     }
     if rec.reselection is not None:
         report["reselection_run_shard_kb"] = round(rec.reselection.shard_bytes / 1024, 1)
@@ -597,6 +642,12 @@ def print_report(r: dict) -> None:
           f"{ok(r['status_cold_s'] < BAR_S)} |")
     print(f"| `ftwd status` s, median of {len(r['status_warm_s'])} ({', '.join(map(str, r['status_warm_s']))}) | "
           f"{r['status_median_s']} | < {BAR_S} {ok(r['status_median_s'] < BAR_S)} |")
+    if "status_cache_rebuild" in r:
+        rb = r["status_cache_rebuild"]
+        print(f"| status cache rebuilt from the event log, all chip-year assets, in-process s: Dagster's; "
+              f"ftw_assets' (same value: {rb['equal']}) | {rb['dagster_s']}; {rb['ftw_assets_s']} | |")
+        print(f"| ... the cache current (after a build), brought up to date, s: Dagster's; ftw_assets' "
+              f"(same value: {rb['current_equal']}) | {rb['current_dagster_s']}; {rb['current_ftw_assets_s']} | |")
     print(f"| `ftwd status` CPU s (user + system), first call; median of the others | {r['status_cold_cpu_s']}; "
           f"{statistics.median(r['status_warm_cpu_s'])} | |")
     if r["ui_loads"]:
