@@ -115,6 +115,25 @@ class _Caches:
         self._partitions.pop(partitions_def_name, None)
         super().delete_dynamic_partition(partitions_def_name, partition_key)
 
+    def get_materialized_partitions(self, asset_key: AssetKey, before_cursor: int | None = None,
+                                    after_cursor: int | None = None) -> set[str]:
+        """Dagster's contract: the partitions with a materialization (between the cursors, after the
+        asset's last wipe). Dagster groups by partition to take each one's latest event id, which it
+        then drops; DISTINCT partitions is read from the (asset, type, partition) index alone, and
+        without SQLAlchemy's row objects: half the time at 100,000 chip-years, for ``ftwd status``
+        and the UI when they rebuild the status cache."""
+        table = SqlEventLogStorageTable
+        query = db_select([table.c.partition]).distinct().where(
+            table.c.asset_key == asset_key.to_string(), table.c.partition.isnot(None),
+            table.c.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION.value)
+        query = self._add_assets_wipe_filter_to_query(query, self._get_assets_details([asset_key]), [asset_key])
+        if after_cursor:
+            query = query.where(table.c.id > after_cursor)
+        if before_cursor:
+            query = query.where(table.c.id < before_cursor)
+        with self.index_connection() as conn:
+            return set(conn.execute(query).scalars())
+
     def get_latest_asset_partition_materialization_attempts_without_materializations(
             self, asset_key: AssetKey, after_storage_id: int | None = None) -> dict[str, tuple[str, int]]:
         """Dagster's contract: partition -> (run id, event id) of its latest materialization planned event

@@ -125,7 +125,9 @@ def test_open_instance_brings_an_older_or_moved_dagster_yaml_up_to_date(tmp_path
 @pytest.mark.parametrize("sharded", [False, True])
 def test_unmaterialized_attempts_are_the_ones_dagsters_own_query_finds(tmp_path, sharded):
     """The one-query override returns, partition for partition, what Dagster's own two-query version does:
-    after successes, failed runs over some of the same chips, and a later success over one of those."""
+    after successes, failed runs over some of the same chips, and a later success over one of those; and
+    the materialized partitions' override what Dagster's own query does, between any two cursors and
+    after a wipe."""
     from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
     fail = set()
@@ -158,4 +160,11 @@ def test_unmaterialized_attempts_are_the_ones_dagsters_own_query_finds(tmp_path,
         assert storage.get_latest_asset_partition_materialization_attempts_without_materializations(key, after) == \
             SqlEventLogStorage.get_latest_asset_partition_materialization_attempts_without_materializations(
                 storage, key, after)
+        for before in cursors[1:]:  # the materialized partitions' override too
+            assert storage.get_materialized_partitions(key, before_cursor=before, after_cursor=after) == \
+                SqlEventLogStorage.get_materialized_partitions(storage, key, before_cursor=before, after_cursor=after)
+    assert len(storage.get_materialized_partitions(key)) == 8  # chips 0-5, 8 and 9
+    instance.wipe_assets([key])  # a wiped asset has no materialized partitions, here as in Dagster
+    assert storage.get_materialized_partitions(key) == SqlEventLogStorage.get_materialized_partitions(storage, key) \
+        == set()
     instance.dispose()
