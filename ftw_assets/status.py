@@ -23,7 +23,7 @@ from dagster._core.storage.partition_status_cache import (
     get_last_planned_storage_id,
 )
 
-from ftw_assets.core.dataset.chip_year import ChipYear
+from ftw_assets.core.dataset.chip_year import KEY_SEPARATOR, ChipYear
 from ftw_assets.partitions import CHIPS, YEARS
 
 
@@ -31,7 +31,7 @@ def partition_status(defs: dg.Definitions, instance: dg.DagsterInstance, assets=
     """Per chip-year asset (of ``assets``, default all): materialized, failed, in progress and missing
     partitions, from the instance."""
     chips, years = instance.get_dynamic_partitions(CHIPS), instance.get_dynamic_partitions(YEARS)
-    keys = {ChipYear(c, y).key for y in years for c in chips}
+    keys = ChipYear.keys(chips, years)
     graph = defs.resolve_asset_graph()
     out = {}
     for key in sorted(assets or graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
@@ -105,7 +105,7 @@ def _rebuilt_status_cache(instance: dg.DagsterInstance, key: dg.AssetKey, partit
     chips, years = set(instance.get_dynamic_partitions(CHIPS)), set(instance.get_dynamic_partitions(YEARS))
     materialized = set()
     for partition in instance.get_materialized_partitions(key):
-        chip, _, year = partition.partition("|")
+        chip, _, year = partition.partition(KEY_SEPARATOR)
         if chip in chips and year in years:
             materialized.add(partition)
     failed, in_progress, earliest_in_progress = build_failed_and_in_progress_partition_subset(
@@ -121,4 +121,4 @@ def _rebuilt_status_cache(instance: dg.DagsterInstance, key: dg.AssetKey, partit
 
 
 def _keys(subset) -> set[str]:
-    return {str(k) for k in subset.get_partition_keys()}
+    return set(subset.get_partition_keys())  # strings, as deserialized (a MultiPartitionKey is a str too)

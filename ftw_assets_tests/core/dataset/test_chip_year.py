@@ -20,3 +20,9 @@ def test_order_is_chip_then_year_like_the_stems():
     keys = [ChipYear("ftw-33UWP8028", 2024), ChipYear("ftw-4QFJ1234", 2024), ChipYear("ftw-33UWP7828", 2025),
             ChipYear("ftw-33UWP7828", 2024)]
     assert [k.stem for k in sorted(keys)] == sorted(k.stem for k in keys)
+
+
+def test_keys_of_every_chip_in_every_year_are_the_keys_of_each():
+    chips, years = ["ftw-33UWP7828", "ftw-34UFF1628"], ["2023", 2024]
+    assert ChipYear.keys(chips, years) == {ChipYear(c, y).key for c in chips for y in years}
+    assert "ftw-34UFF1628|2023" in ChipYear.keys(chips, years) and len(ChipYear.keys(chips, years)) == 4
