@@ -116,6 +116,7 @@ def run_in_processes(output_dir: Path, plan: list, processes: int, progress, tag
     started, or new ones), each taking the runs ``runner.shard_plan`` gives it; ``progress`` is told of
     each run as it finishes (in finishing order); outcomes come back in plan order."""
     from ftw_assets import runner
+    from ftw_assets.instance import open_instance
 
     own = _current is None or _current.output_dir != str(Path(output_dir).resolve())
     pool = Workers(output_dir, processes) if own else _current
@@ -130,7 +131,7 @@ def run_in_processes(output_dir: Path, plan: list, processes: int, progress, tag
             if not lost:
                 break
             pool.discard()
-            _fail_orphaned_runs(runner.open_instance(runner.dataset_layout(Path(output_dir))))
+            _fail_orphaned_runs(open_instance(runner.dataset_layout(Path(output_dir))))
             todo = [i for i, _ in lost]
             if attempt == POOL_RESTARTS or stop.is_set():
                 for i, err in lost:
@@ -242,10 +243,11 @@ def _definitions():
     if "job" not in _worker:
         from ftw_assets import runner
         from ftw_assets.definitions import build_defs
+        from ftw_assets.instance import open_instance
 
         defs = build_defs(_worker["output_dir"])
         _worker["job"] = defs.resolve_implicit_global_asset_job_def()
-        _worker["instance"] = runner.open_instance(runner.dataset_layout(_worker["output_dir"]))
+        _worker["instance"] = open_instance(runner.dataset_layout(_worker["output_dir"]))
     return _worker["job"], _worker["instance"]
 
 

@@ -19,15 +19,13 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from ftw_assets import runner
 from ftw_assets.core.dataset.chip_year import ChipYear
-from ftw_assets.core.dataset.stages import ALWAYS, DOWNLOAD, REFINE, SELECT, Stages, sensor_stage
-from ftw_assets.defs import (ASSETS, SENSOR_ASSETS, SENSOR_CHECKS, chip_grid, clipped_image_checks, clipped_images,
-                             cloud_refinement, crop_calendar, masks, selected_scenes, stac_catalog)
+from ftw_assets.core.dataset.stages import ASSET_STAGES, Stages
+from ftw_assets.defs import ASSETS, SENSOR_CHECKS, clipped_image_checks, cloud_refinement, selected_scenes
+from ftw_assets.instance import open_instance
 from ftw_assets.partitions import CHIPS_PER_RUN
 
-# The stage that turns each chip-year asset on.
-STAGE_OF = {chip_grid.key: ALWAYS, masks.key: ALWAYS, crop_calendar.key: SELECT, selected_scenes.key: SELECT,
-            clipped_images.key: DOWNLOAD, cloud_refinement.key: REFINE, stac_catalog.key: ALWAYS,
-            **{asset.key: sensor_stage(sensor) for sensor, asset in SENSOR_ASSETS.items()}}
+# The stage that turns each chip-year asset on (named in core.dataset.stages; chain() checks the graph).
+STAGE_OF = {dg.AssetKey(name): stage for name, stage in ASSET_STAGES.items()}
 TRIGGER_TAG = "ftw/trigger"
 RESELECT_TRIGGER = "cloud-refinement"
 # On a run whose launcher re-selects for its rejections itself (an ftwd build with refinement on): the
@@ -56,8 +54,8 @@ def setup_assets() -> list[dg.AssetKey]:
 
 def chain(stages: Stages) -> list[dg.AssetKey]:
     """The chip-year assets this dataset runs, in dependency order."""
-    missing = set(chip_year_assets()) - set(STAGE_OF)
-    assert not missing, f"no stage for {missing}"  # a new chip-year asset must name its stage here
+    # A new chip-year asset must name its stage in ASSET_STAGES, and that table no other asset.
+    assert set(chip_year_assets()) == set(STAGE_OF), set(chip_year_assets()) ^ set(STAGE_OF)
     return [k for k in chip_year_assets() if stages.enabled(STAGE_OF[k])]
 
 
@@ -148,7 +146,7 @@ def materialize_dataset(
     loop, checks = stages.refine and reselect, checks_for(stages)
     own = {RESELECTED_BY_TAG: "ftwd"} if loop else {}
     layout = runner.dataset_layout(output_dir)
-    defs, instance = build_defs(output_dir), runner.open_instance(layout)
+    defs, instance = build_defs(output_dir), open_instance(layout)
     with runner.stop_on_ctrl_c(), workers(output_dir, processes if not runner.deployed(instance) else 1,
                                           images=stages.download):
         summary = runner.materialize_missing(
@@ -176,7 +174,7 @@ def materialize_dataset(
             # `ftwd status` or UI visit reads the cache instead of every event since.
             from ftw_assets.status import warm_status_cache
 
-            warm_status_cache(defs, instance, keys)
+            warm_status_cache(instance, keys)
     return summary
 
 
@@ -225,7 +223,7 @@ def reselect_runs(output_dir: Path, stages: Stages, max_attempts: int,
     from ftw_assets.core.scenes.refinement import reselection_targets
     from ftw_assets.definitions import build_defs
 
-    instance = runner.open_instance(runner.dataset_layout(output_dir))
+    instance = open_instance(runner.dataset_layout(output_dir))
     defs = build_defs(output_dir)
     outcomes: list[runner.RunOutcome] = []
     for _ in range(max_attempts + 2):  # each round re-selects what the previous round rejected

@@ -26,7 +26,7 @@ DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "data" / "demo"
 
 
 # Every asset that talks to a scene source runs in this pool; the dataset instance's dagster.yaml
-# caps it (runner.DAGSTER_YAML), so parallel steps and backfill runs cannot flood one API.
+# caps it (ftw_assets.instance.DAGSTER_YAML), so parallel steps and backfill runs cannot flood one API.
 STAC_POOL = "stac_api"
 WORKER_ENV = "FTW_WORKER_NAME"  # set on a deployment's Celery workers (ftw_assets.deploy.worker)
 

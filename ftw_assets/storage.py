@@ -155,6 +155,41 @@ class _Caches:
             return {partition: (run_id, event_id) for partition, run_id, event_id in conn.execute(query)}
 
 
+CHUNK = 500  # values per SQL IN list
+
+
+def attempts_without_materializations_in_runs(storage, asset_key: AssetKey, run_ids: Sequence[str]
+                                              ) -> dict[str, tuple[str, int]]:
+    """What Dagster's ``get_latest_asset_partition_materialization_attempts_without_materializations``
+    answers, limited to the attempts made by ``run_ids``: partition -> (run id, event id) of its
+    latest planned materialization where that is the partition's latest event of the two kinds (after
+    the asset's last wipe). Dagster's reads every partition's latest event; the status only needs
+    those of failed and unfinished runs, which are found by run id, then checked against each
+    partition's latest event through the (asset, type, partition) index. Any SQL event log storage."""
+    table = SqlEventLogStorageTable
+    wipe = storage._get_assets_details([asset_key])
+    planned: dict[str, tuple[str, int]] = {}
+    with storage.index_connection() as conn:
+        for i in range(0, len(run_ids), CHUNK):
+            query = db_select([table.c.partition, table.c.run_id, table.c.id]).where(
+                table.c.run_id.in_(list(run_ids[i:i + CHUNK])), table.c.asset_key == asset_key.to_string(),
+                table.c.partition.isnot(None),
+                table.c.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION_PLANNED.value)
+            for partition, run_id, event_id in conn.execute(
+                    storage._add_assets_wipe_filter_to_query(query, wipe, [asset_key])):
+                if partition not in planned or event_id > planned[partition][1]:
+                    planned[partition] = (run_id, event_id)
+        kinds = [DagsterEventType.ASSET_MATERIALIZATION.value, DagsterEventType.ASSET_MATERIALIZATION_PLANNED.value]
+        latest: dict[str, int] = {}
+        partitions = list(planned)
+        for i in range(0, len(partitions), CHUNK):
+            query = db_select([table.c.partition, db.func.max(table.c.id)]).where(
+                table.c.asset_key == asset_key.to_string(), table.c.partition.in_(partitions[i:i + CHUNK]),
+                table.c.dagster_event_type.in_(kinds)).group_by(table.c.partition)
+            latest.update(conn.execute(query).all())
+    return {p: attempt for p, attempt in planned.items() if latest.get(p) == attempt[1]}
+
+
 def _dispose_all(engines: dict) -> None:
     """Close the kept connections of ``engines`` (called when their storage is dropped or, at the latest,
     among the exit handlers: weakref.finalize's). Closing the last connection checkpoints the WAL into

@@ -18,15 +18,19 @@ HEAVY = ("dagster", "rasterio", "geopandas", "pandas", "numpy", "pyproj", "shape
 LIGHT_COMMANDS = ("status", "ui", "browse", "release", "export", "demo", "qa-report")
 
 
-def _loaded_after(args: list[str]) -> set[str]:
-    """The heavy top-level packages imported after ``ftwd ARGS`` ran in a fresh interpreter."""
-    code = ("import sys\nfrom ftw_assets.cli import main\n"
+def _modules_after(args: list[str]) -> set[str]:
+    """The modules imported after ``ftwd ARGS`` ran in a fresh interpreter."""
+    code = ("import json, sys\nfrom ftw_assets.cli import main\n"
             f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
-            "print('LOADED', sorted({m.split('.')[0] for m in sys.modules}))")
+            "print('LOADED', json.dumps(sorted(sys.modules)))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    loaded = json.loads(run.stdout.rsplit("LOADED ", 1)[1].replace("'", '"'))
-    return set(loaded) & set(HEAVY)
+    return set(json.loads(run.stdout.rsplit("LOADED ", 1)[1]))
+
+
+def _loaded_after(args: list[str]) -> set[str]:
+    """The heavy top-level packages imported after ``ftwd ARGS`` ran in a fresh interpreter."""
+    return {m.split(".")[0] for m in _modules_after(args)} & set(HEAVY)
 
 
 def test_ftwd_help_lists_every_command_without_loading_dagster_or_the_raster_stack():
@@ -38,6 +42,13 @@ def test_ftwd_help_lists_every_command_without_loading_dagster_or_the_raster_sta
 @pytest.mark.parametrize("command", LIGHT_COMMANDS)
 def test_light_commands_help_loads_nothing_heavy(command):
     assert _loaded_after([command, "--help"]) == set()
+
+
+def test_status_loads_dagster_but_not_the_asset_graph_or_the_raster_stack(tmp_path):
+    (tmp_path / "dataset.json").write_text(json.dumps({"name": "ds"}))
+    modules = _modules_after(["status", str(tmp_path)])
+    assert {m.split(".")[0] for m in modules} & set(HEAVY) == {"dagster"}
+    assert not {"ftw_assets.definitions", "ftw_assets.runner", "ftw_assets.pipeline"} & modules
 
 
 @pytest.mark.parametrize("command", sorted(main.commands))

@@ -17,7 +17,8 @@ import pytest
 from ftw_assets import pipeline
 from ftw_assets.parallel import balanced_batch
 from ftw_assets.runner import WORKER_TAG, worker_name
-from ftw_assets.runner import dataset_layout, open_instance
+from ftw_assets.instance import open_instance
+from ftw_assets.runner import dataset_layout
 from ftw_assets_tests.helpers import FTWD, create_demo_dataset, ftwd
 
 

@@ -10,7 +10,8 @@ from ftw_assets.demo.world import DEMO_YEAR
 from ftw_assets.definitions import build_defs
 from ftw_assets.defs.masks.assets import masks
 from ftw_assets.partitions import CHIPS, partition_key
-from ftw_assets.runner import materialize_missing, open_instance, plan_runs
+from ftw_assets.instance import open_instance
+from ftw_assets.runner import materialize_missing, plan_runs
 from ftw_assets_tests.helpers import DEMO_CHIPS, demo_dataset
 
 UNPARTITIONED = [field_boundaries.key, chip_registry.key]

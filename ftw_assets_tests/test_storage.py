@@ -10,7 +10,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from ftw_assets.batch import add_partition_metadata
 from ftw_assets.core.dataset.layout import Layout
 from ftw_assets.partitions import CHIPS, YEARS, chip_year_backfill, chip_year_partitions
-from ftw_assets.runner import DAGSTER_YAML, QUIET, instance_yaml, open_instance
+from ftw_assets.instance import DAGSTER_YAML, instance_yaml, open_instance
+from ftw_assets.runner import QUIET
 from ftw_assets.storage import (
     VERSION_CHECK_S, PooledConsolidatedSqliteEventLogStorage, PooledSqliteEventLogStorage, enable_event_batches,
 )

@@ -187,7 +187,7 @@ def add_year(output_dir, year, chips_per_run, processes) -> None:
     from ftw_assets.core.dataset.settings import DatasetSettings
     from ftw_assets.core.geometry.fields import resolve_year
     from ftw_assets.partitions import YEARS
-    from ftw_assets.runner import open_instance
+    from ftw_assets.instance import open_instance
 
     output_dir = opt.dataset_dir(output_dir)
     settings = DatasetSettings.load(output_dir)

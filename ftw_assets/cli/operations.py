@@ -26,16 +26,14 @@ def _layout(output_dir: Path):
 def status(output_dir) -> None:
     """Per chip-year asset the dataset is configured for: materialized, failed, in-progress and missing
     partitions, and the last errors, read from the dataset's Dagster instance."""
+    # Only Dagster and the storage: not the asset graph or the raster stack (see ftw_assets.status).
     from ftw_assets.core.dataset.stages import Stages
-    from ftw_assets.definitions import build_defs
-    from ftw_assets.pipeline import chain
-    from ftw_assets.runner import last_errors, open_instance
+    from ftw_assets.instance import last_errors, open_instance
     from ftw_assets.status import partition_status
 
     output_dir = opt.dataset_dir(output_dir, write=False)
-    instance = open_instance(_layout(output_dir), read_only=True)
-    counts = partition_status(build_defs(output_dir), instance, assets=chain(Stages.of(output_dir)))
-    print_status(counts, last_errors(instance))
+    instance = open_instance(output_dir, read_only=True)
+    print_status(partition_status(instance, Stages.of(output_dir).asset_names()), last_errors(instance))
 
 
 @opt.command("qa-report")
@@ -102,7 +100,7 @@ def doctor(stac_host, collection, crop_calendar_dir, output_dir) -> None:
 @click.option("--port", default=3000, show_default=True)
 def ui(output_dir, host, port) -> None:
     """Start the Dagster UI (and daemon) over OUTPUT_DIR's dataset and instance."""
-    from ftw_assets.runner import open_instance
+    from ftw_assets.instance import open_instance
 
     output_dir = Path(output_dir).resolve()
     layout = _layout(output_dir)  # no dataset.json: says how to make one

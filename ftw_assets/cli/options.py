@@ -245,13 +245,14 @@ def selection_settings(options: dict, stac_host: str, collection: str | None) ->
 def dataset_dir(path: Path, write: bool = True) -> Path:
     """The dataset folder: ``path`` or, for its NAME-chips folder, its parent; with ``write``, checked
     to be writable before the command starts (a read-only dataset can still be read)."""
-    from ftw_assets.core.dataset.preflight import check_output_dir
-    from ftw_assets.core.dataset.settings import SETTINGS_FILE
+    from ftw_assets.core.dataset.files import SETTINGS_FILE
 
     path = Path(path).resolve()
     for candidate in (path, path.parent):
         if (candidate / SETTINGS_FILE).exists():
             if write:
+                from ftw_assets.core.dataset.preflight import check_output_dir
+
                 check_output_dir(candidate)
             return candidate
     raise InputError(f"{path} is not a dataset folder (no {SETTINGS_FILE} in it or its parent); "

@@ -7,7 +7,7 @@ import dagster as dg
 from ftw_assets.core.dataset.layout import Layout
 from ftw_assets.automation.schedules import fill_missing_chip_years
 from ftw_assets.resources import DatasetResource
-from ftw_assets.runner import open_instance
+from ftw_assets.instance import open_instance
 from ftw_assets_tests.helpers import ftwd
 
 

@@ -34,7 +34,8 @@ def measure(mode: str, n: int, metadata: bool) -> dict:
 
     from ftw_assets.batch import add_partition_metadata
     from ftw_assets.partitions import CHIPS, YEARS, chip_year_backfill, chip_year_partitions
-    from ftw_assets.runner import DAGSTER_YAML, QUIET, instance_yaml
+    from ftw_assets.instance import DAGSTER_YAML, instance_yaml
+    from ftw_assets.runner import QUIET
 
     def body(context: dg.AssetExecutionContext) -> None:
         if not metadata:

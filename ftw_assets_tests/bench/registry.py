@@ -141,7 +141,8 @@ def record(folder: Path) -> Recording:
     from dagster._serdes import serialize_value
 
     import dagster as dg
-    from ftw_assets.runner import dataset_layout, open_instance
+    from ftw_assets.instance import open_instance
+    from ftw_assets.runner import dataset_layout
 
     instance = open_instance(dataset_layout(folder), read_only=True)
     rejected = set()
@@ -281,13 +282,13 @@ SHARDED_HEADER = "# registry bench: the sharded event log (history/runs: the ind
 
 
 def sharded_yaml(home: Path) -> str:
-    from ftw_assets import runner
+    from ftw_assets.instance import DAGSTER_YAML, instance_yaml
 
     try:
-        text = runner.instance_yaml(home, sharded=True)
+        text = instance_yaml(home, sharded=True)
     except TypeError:  # a checkout from before the consolidated event log: sharded is its only layout
-        text = runner.instance_yaml(home)
-    return text.replace(runner.DAGSTER_YAML.splitlines()[0], SHARDED_HEADER, 1)
+        text = instance_yaml(home)
+    return text.replace(DAGSTER_YAML.splitlines()[0], SHARDED_HEADER, 1)
 
 
 def synthesize(out: Path, rec: Recording, n_chips: int, n_years: int, echo=print, storage: str = "project",
@@ -296,7 +297,8 @@ def synthesize(out: Path, rec: Recording, n_chips: int, n_years: int, echo=print
     asset materialized, replayed from ``rec`` in runs of ``CHIPS_PER_RUN`` chip-years."""
     from ftw_assets.definitions import build_defs
     from ftw_assets.partitions import CHIPS, CHIPS_PER_RUN, YEARS
-    from ftw_assets.runner import dataset_layout, open_instance
+    from ftw_assets.instance import open_instance
+    from ftw_assets.runner import dataset_layout
 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -427,7 +429,8 @@ def ftwd_status(out: Path) -> tuple[float, str, float]:
 def wipe_status_cache(out: Path) -> None:
     """Dagster's per-asset partition status cache (asset_keys.cached_status_data), as before the first read."""
     from ftw_assets.pipeline import chip_year_assets
-    from ftw_assets.runner import dataset_layout, open_instance
+    from ftw_assets.instance import open_instance
+    from ftw_assets.runner import dataset_layout
 
     instance = open_instance(dataset_layout(out))
     instance.wipe_asset_cached_status(chip_year_assets())
@@ -446,7 +449,8 @@ def rebuild_side_by_side(out: Path, rounds: int = 2) -> dict:
 
     from ftw_assets.partitions import chip_year_partitions
     from ftw_assets.pipeline import chip_year_assets
-    from ftw_assets.runner import dataset_layout, open_instance
+    from ftw_assets.instance import open_instance
+    from ftw_assets.runner import dataset_layout
     from ftw_assets.status import _rebuilt_status_cache, status_cache
 
     instance = open_instance(dataset_layout(out))

@@ -8,7 +8,15 @@ from pathlib import Path
 
 from ftw_assets.core.atomic import inside
 from ftw_assets.core.dataset.chip_year import ChipYear
-from ftw_assets.core.geometry.grid import parse_chip_id
+
+
+DAGSTER_HOME = "dagster_home"  # the dataset's Dagster instance, under its folder
+
+
+def _check_chip_id(chip: str) -> None:
+    from ftw_assets.core.geometry.grid import parse_chip_id  # the grid's stack, only once a chip is named
+
+    parse_chip_id(chip)  # only grid-made ids name folders
 
 
 @dataclass(frozen=True)
@@ -20,7 +28,7 @@ class Layout:
 
     @property
     def dagster_home(self) -> Path:
-        return self.output_dir / "dagster_home"
+        return self.output_dir / DAGSTER_HOME
 
     @property
     def fields_parquet(self) -> Path:
@@ -60,7 +68,7 @@ class Layout:
         return inside(self.catalog_dir, self.tiles_dir / tile / "catalog.json")
 
     def chip_dir(self, chip: str, year: int) -> Path:
-        parse_chip_id(chip)  # only grid-made ids name folders
+        _check_chip_id(chip)
         return inside(self.catalog_dir, self.catalog_dir / ChipYear(chip, year).stem)
 
     def chip_file(self, chip: str, year: int, suffix: str) -> Path:
@@ -72,7 +80,7 @@ class Layout:
         return self.output_dir / "state"
 
     def state_file(self, chip: str, year: int, name: str) -> Path:
-        parse_chip_id(chip)
+        _check_chip_id(chip)
         return inside(self.state_dir, self.state_dir / ChipYear(chip, year).stem / name)
 
     @property

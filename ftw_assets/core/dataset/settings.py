@@ -13,13 +13,13 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from ftw_assets.core.dataset.files import SETTINGS_FILE
 from ftw_assets.core.errors import InputError
 from ftw_assets.core.geometry.grid import SPLIT_TYPES, check_cell_km, check_chip_size, parse_split_percents
 from ftw_assets.core.raster.masks import MASK_TYPES, parse_mask_types
 from ftw_assets.core.scenes.sources import STAC_HOST_HELP
 from ftw_assets.core.settings import Settings
 
-SETTINGS_FILE = "dataset.json"
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 BASE_URL_SCHEMES = ("http", "https", "s3", "gs")
 OPTIONAL_KEYS = ("base_url", "layer", "fields_sha256", "sensors", "min_class_share",

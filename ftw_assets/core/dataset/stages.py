@@ -5,13 +5,17 @@ writes it): scene selection (``selection.json``), images (``images.json``, needs
 cloud refinement (``refinement.json``, needs selection). Chips, masks and the catalog always run.
 The images of the sensors beyond Sentinel-2 (``dataset.json``'s ``sensors``, from ``--sensors``) are
 made with the Sentinel-2 images: each sensor's stage (:func:`sensor_stage`) is on when images are on
-and the dataset lists the sensor.
+and the dataset lists the sensor. :data:`ASSET_STAGES` names the stage of each chip-year asset
+(``ftw_assets.pipeline`` checks that it covers the asset graph), so that ``ftwd status`` knows a
+dataset's assets without loading the graph.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from ftw_assets.core.dataset.files import IMAGES_FILE, REFINEMENT_FILE, SELECTION_FILE, SETTINGS_FILE
 
 SELECT, DOWNLOAD, REFINE = "select", "download", "refine"
 ALWAYS = "always"
@@ -23,6 +27,15 @@ def sensor_stage(sensor: str) -> str:
     return SENSOR_PREFIX + sensor
 
 
+# The chip-year asset of each sensor beyond Sentinel-2.
+SENSOR_ASSET_NAMES = {"s1": "sentinel1_images", "landsat": "landsat_images", "dem": "elevation_chips",
+                      "landcover": "landcover_chips"}
+# Each chip-year asset, by name, and the stage that turns it on.
+ASSET_STAGES = {"chip_grid": ALWAYS, "masks": ALWAYS, "crop_calendar": SELECT, "selected_scenes": SELECT,
+                "clipped_images": DOWNLOAD, "cloud_refinement": REFINE, "stac_catalog": ALWAYS,
+                **{name: sensor_stage(sensor) for sensor, name in SENSOR_ASSET_NAMES.items()}}
+
+
 @dataclass(frozen=True)
 class Stages:
     select: bool = False
@@ -32,10 +45,6 @@ class Stages:
 
     @classmethod
     def of(cls, output_dir: Path) -> "Stages":
-        from ftw_assets.core.raster.clip import IMAGES_FILE
-        from ftw_assets.core.scenes.refinement import REFINEMENT_FILE
-        from ftw_assets.core.scenes.selection import SELECTION_FILE
-
         output_dir = Path(output_dir)
         select = (output_dir / SELECTION_FILE).exists()
         return cls(select=select, download=select and (output_dir / IMAGES_FILE).exists(),
@@ -49,12 +58,14 @@ class Stages:
             return self.download and stage[len(SENSOR_PREFIX):] in self.sensors
         return stage == ALWAYS or bool(getattr(self, stage))
 
+    def asset_names(self) -> list[str]:
+        """The chip-year assets these stages run (names, in :data:`ASSET_STAGES`' order)."""
+        return [name for name, stage in ASSET_STAGES.items() if self.enabled(stage)]
+
 
 def _extra_sensors(output_dir: Path) -> tuple[str, ...]:
     """The sensors beyond Sentinel-2 that the dataset's ``dataset.json`` lists (checked when it was saved)."""
     import json
-
-    from ftw_assets.core.dataset.settings import SETTINGS_FILE
 
     path = output_dir / SETTINGS_FILE
     if not path.exists():

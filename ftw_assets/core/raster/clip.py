@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import Field
 from rasterio.enums import Resampling
 
+from ftw_assets.core.dataset.files import IMAGES_FILE
 from ftw_assets.core.raster.cog import write_cog
 from ftw_assets.core.geometry.grid import ChipGrid
 from ftw_assets.core.scenes.model import BAND_NAMES, CLASS_BANDS, Scene, SceneError, harmonize
@@ -186,9 +187,6 @@ def failure_url(clip: Clip) -> str:
     scene_bands = clip.request.scene.bands
     band = next(iter(clip.failed), None) or next((b for b in clip.bands if b in scene_bands), None)
     return redact(scene_bands[band].href) if band else clip.request.scene.id
-
-
-IMAGES_FILE = "images.json"
 
 
 class ImageSettings(Settings):

@@ -16,12 +16,12 @@ from __future__ import annotations
 from pydantic import Field
 
 from ftw_assets.core.dataset.chip_year import ChipYear
+from ftw_assets.core.dataset.files import REFINEMENT_FILE
 from ftw_assets.core.dataset.records import RefinementRecord, ReportSpec, SeasonRefinement
 from ftw_assets.core.errors import InputError
 from ftw_assets.core.scenes.model import CLASS_BANDS
 from ftw_assets.core.settings import Settings
 
-REFINEMENT_FILE = "refinement.json"
 TABLE = "rejected_scenes"
 ACCEPTED = "accepted"
 REJECTED = ("rejected", "blank", "no data")  # outcomes that exclude the scene and select again

@@ -17,6 +17,7 @@ from typing import Callable
 from pydantic import Field
 
 from ftw_assets.core.dataset.chip_year import ChipYear
+from ftw_assets.core.dataset.files import SELECTION_FILE
 from ftw_assets.core.dataset.layout import Layout
 from ftw_assets.core.dataset.records import CalendarRecord, ReportSpec, SeasonSelection, SelectionRecord
 from ftw_assets.core.errors import FtwError, InputError
@@ -28,7 +29,6 @@ SEASONS = ("planting", "harvest")
 ON_MISSING = ("skip", "fail", "best-available")
 DROP_AT_OR_ABOVE = 50.0  # pixel check: scenes this cloudy are not worth a read
 TRUST_BELOW = 0.1  # pixel check: scenes this clear are taken at their scene-level cover
-SELECTION_FILE = "selection.json"
 
 
 class SelectionSettings(Settings):

@@ -12,6 +12,7 @@ import dagster as dg
 from ftw_assets.batch import CHIP_WORKERS, chip_years, for_each_chip_year
 from ftw_assets.core.dataset.chip_year import ChipYear
 from ftw_assets.core.dataset.records import CalendarRecord, load
+from ftw_assets.core.dataset.stages import SENSOR_ASSET_NAMES
 from ftw_assets.core.errors import FtwError
 from ftw_assets.core.geometry.grid import grid_for_chip, read_chip_table
 from ftw_assets.core.scenes.selection import SelectionSettings
@@ -24,9 +25,7 @@ from ftw_assets.defs.scenes.calendar import crop_calendar
 from ftw_assets.partitions import chip_year_backfill, chip_year_partitions
 from ftw_assets.resources import STAC_POOL, DatasetResource, SceneSourceResource
 
-# sensor -> asset name
-ASSET_NAMES = {"s1": "sentinel1_images", "landsat": "landsat_images", "dem": "elevation_chips",
-               "landcover": "landcover_chips"}
+ASSET_NAMES = SENSOR_ASSET_NAMES  # sensor -> asset name
 
 
 def sensor_asset(sensor: str) -> dg.AssetsDefinition:

@@ -93,7 +93,7 @@ def test_metadata_names_the_chip_and_the_scene_cloud_and_shows_both_seasons(tmp_
     the 0 % harvest scene is trusted at scene level, so it has no chip-level figure."""
     from ftw_assets.core.dataset.layout import Layout
     from ftw_assets.defs import clipped_images
-    from ftw_assets.runner import open_instance
+    from ftw_assets.instance import open_instance
     from ftw_assets_tests.helpers import APR03, OCT30, materializations
 
     fields, calendar = demo_inputs

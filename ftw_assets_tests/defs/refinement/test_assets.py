@@ -17,7 +17,8 @@ from ftw_assets.core.export.ftw import export_ftw
 from ftw_assets.definitions import build_defs
 from ftw_assets.automation.sensors import reselect_cloudy_chips
 from ftw_assets.resources import DatasetResource
-from ftw_assets.runner import execute_plan, open_instance
+from ftw_assets.instance import open_instance
+from ftw_assets.runner import execute_plan
 from ftw_assets.defs import clipped_images, cloud_refinement
 from ftw_assets_tests.helpers import APR03, APR08, EXPECTED, OCT30, chosen, ftwd, materializations
 
