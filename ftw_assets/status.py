@@ -157,7 +157,8 @@ def _failed_and_in_progress(instance: dg.DagsterInstance, key: dg.AssetKey, part
 def _subset(partitions_def, partitions):
     if not partitions:
         return partitions_def.empty_subset()
-    return partitions_def.empty_subset().with_partition_keys(get_validated_partition_keys(partitions_def, set(partitions)))
+    valid = get_validated_partition_keys(partitions_def, set(partitions))
+    return partitions_def.empty_subset().with_partition_keys(valid)
 
 
 def _keys(subset) -> set[str]:

@@ -43,10 +43,12 @@ Chromium driven by Playwright as test_browser.py does): from navigation start un
 of ``clipped_images`` shows "Materialized (N)" for every chip-year, once with the status cache wiped
 and ``--repeats`` times with it warm (median), with the slowest GraphQL queries of each load. The load
 average is printed with them: on a shared machine the times move with it. ``--profile-status`` adds
-``ftwd status`` in-process under cProfile (cache warm; imports already done).
+``ftwd status`` in-process under cProfile (cache warm; imports already done). ``--status-against REF``
+times ``ftwd status`` of commit REF (a ``git worktree``, imported ahead of this checkout) and of this
+checkout side by side, alternating which goes first, each round cold then twice warm.
 
     python -m ftw_assets_tests.bench.registry [--chips 50000] [--years 2] [--repeats 3] [--reuse]
-        [--no-ui] [--profile-status] [--storage project|sharded] [--planned-subset]
+        [--no-ui] [--profile-status] [--status-against REF] [--storage project|sharded] [--planned-subset]
 
 About 30 chip-years per second of synthesis on a loaded 2-core machine (50,000 x 2: about an hour);
 ``--reuse`` measures a dataset already synthesised at that size again. Writes
@@ -412,18 +414,40 @@ def rows_and_payload(out: Path) -> dict:
     return res
 
 
-def ftwd_status(out: Path) -> tuple[float, str, float]:
-    """``ftwd status`` in its own process: (wall seconds, its output, its CPU seconds, user + system)."""
+def ftwd_status(out: Path, code: Path | None = None) -> tuple[float, str, float]:
+    """``ftwd status`` in its own process: (wall seconds, its output, its CPU seconds, user + system); of
+    the package in ``code`` (a checkout, imported ahead of this one) when given."""
     log = out.parent / f"status-{out.name}.log"
     start = time.perf_counter()
     with open(log, "w") as sink:
         proc = subprocess.Popen([sys.executable, "-m", "ftw_assets.cli", "status", str(out.resolve())], stdout=sink,
-                                stderr=subprocess.STDOUT, cwd=out.parent)
+                                stderr=subprocess.STDOUT, cwd=code or out.parent)
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"ftwd status failed:\n{log.read_text()[-3000:]}")
     return seconds, log.read_text(), usage.ru_utime + usage.ru_stime
+
+
+def status_against(out: Path, ref: str, rounds: int) -> dict:
+    """``ftwd status`` of the commit ``ref`` (a ``git worktree``) and of this checkout, alternating which
+    goes first: per round, each with the status cache wiped (cold), then twice warm. Both must print the
+    same table."""
+    code = WORK / f"status-code-{ref}"
+    if not code.exists():
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "-f", "--detach", str(code), ref], check=True,
+                       capture_output=True)
+    times = {(who, kind): [] for who in (ref, "now") for kind in ("cold", "warm")}
+    tables = set()
+    for r in range(rounds):
+        for who, where in ((ref, code), ("now", None))[::1 if r % 2 == 0 else -1]:
+            wipe_status_cache(out)
+            for kind in ("cold", "warm", "warm"):
+                seconds, text, _ = ftwd_status(out, where)
+                times[(who, kind)].append(round(seconds, 2))
+                tables.add(text)
+    assert len(tables) == 1, tables
+    return {f"{who} {kind}": {"s": v, "median_s": round(statistics.median(v), 2)} for (who, kind), v in times.items()}
 
 
 def wipe_status_cache(out: Path) -> None:
@@ -572,6 +596,8 @@ def main(argv: list[str] | None = None) -> None:
     args.add_argument("--reuse", action="store_true", help="keep a dataset already synthesised at this size")
     args.add_argument("--no-ui", action="store_true", help="leave out the browser measurement")
     args.add_argument("--profile-status", action="store_true", help="also profile ftwd status in-process")
+    args.add_argument("--status-against", metavar="REF",
+                      help="also time ftwd status of commit REF and of this checkout, alternating (--repeats rounds)")
     args.add_argument("--storage", choices=("project", "sharded"), default="project",
                       help="the event log layout: what ftw_assets makes for a new dataset (project), or the sharded "
                            "one of datasets made before the consolidated event log (history/runs: a file per run)")
@@ -605,6 +631,7 @@ def main(argv: list[str] | None = None) -> None:
     warm, warm_cpu = [w[0] for w in warm_runs], [w[2] for w in warm_runs]
     print(text)
     profile = profile_status(out, WORK / f"status-{name}.prof") if opts.profile_status else []
+    against = status_against(out, opts.status_against, opts.repeats) if opts.status_against else None
     loads = [] if opts.no_ui else ui_loads(out, chip_years, opts.repeats)
     load_after = os.getloadavg()[0]
     after = event_db(out)
@@ -622,7 +649,7 @@ def main(argv: list[str] | None = None) -> None:
         "ui_loads": loads,
         "ui_cold_s": next((x["seconds"] for x in loads if x["cold_cache"]), None),
         "ui_median_s": statistics.median(x["seconds"] for x in loads if not x["cold_cache"]) if loads else None,
-        "status_profile": profile, "status_cache_rebuild": rebuild,
+        "status_profile": profile, "status_cache_rebuild": rebuild, "status_against": against,
     }
     if rec.reselection is not None:
         report["reselection_run_shard_kb"] = round(rec.reselection.shard_bytes / 1024, 1)
@@ -652,6 +679,9 @@ def print_report(r: dict) -> None:
               f"ftw_assets' (same value: {rb['equal']}) | {rb['dagster_s']}; {rb['ftw_assets_s']} | |")
         print(f"| ... the cache current (after a build), brought up to date, s: Dagster's; ftw_assets' "
               f"(same value: {rb['current_equal']}) | {rb['current_dagster_s']}; {rb['current_ftw_assets_s']} | |")
+    for label, times in (r.get("status_against") or {}).items():
+        print(f"| `ftwd status` s, {label} (side by side, alternating) | {times['median_s']} median of "
+              f"{', '.join(map(str, times['s']))} | |")
     print(f"| `ftwd status` CPU s (user + system), first call; median of the others | {r['status_cold_cpu_s']}; "
           f"{statistics.median(r['status_warm_cpu_s'])} | |")
     if r["ui_loads"]:
