@@ -495,3 +495,21 @@ def test_a_read_only_dataset_is_read_and_not_written(tmp_path):
     finally:
         while MOUNTS:
             subprocess.run(["umount", "-l", str(MOUNTS.pop())], capture_output=True)
+
+
+@pytest.mark.parametrize("text, says, commands", [
+    ('{"name": "ds", ', "dataset.json is not valid JSON (Expecting property name", ("status", "select-images")),
+    ('["ds"]', "dataset.json holds a JSON list, not the object of settings ftwd writes", ("status", "select-images")),
+    ('{"name": "ds", "sensors": 5}', "dataset.json: sensors is 5, not a list of sensor names", ("status",)),
+])
+def test_an_unreadable_dataset_json_is_refused_before_the_instance_is_made(tmp_path, text, says, commands):
+    """A ``dataset.json`` cut short or edited by hand: ``status`` (which reads it without the settings
+    model) and ``select-images`` (which loads the settings) say what is wrong with it, exit 2, and
+    write nothing (no Dagster instance)."""
+    (tmp_path / "dataset.json").write_text(text)
+    for command in commands:
+        run = ftwd(command, tmp_path)
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert says in run.stderr and "put back the one it wrote" in run.stderr, run.stderr
+        assert "Traceback" not in run.stderr and "bug" not in run.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset.json"]

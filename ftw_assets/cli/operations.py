@@ -32,8 +32,9 @@ def status(output_dir) -> None:
     from ftw_assets.status import partition_status
 
     output_dir = opt.dataset_dir(output_dir, write=False)
+    assets = Stages.of(output_dir).asset_names()  # reads dataset.json: refused before the instance is made
     instance = open_instance(output_dir, read_only=True)
-    print_status(partition_status(instance, Stages.of(output_dir).asset_names()), last_errors(instance))
+    print_status(partition_status(instance, assets), last_errors(instance))
 
 
 @opt.command("qa-report")

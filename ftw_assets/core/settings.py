@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from ftw_assets.core.atomic import write_text
+from ftw_assets.core.dataset.files import read_settings_json
 from ftw_assets.core.errors import InputError
 
 
@@ -75,7 +76,7 @@ class Settings(BaseModel):
         path = Path(output_dir) / cls.FILE
         if not path.exists():
             return cls.missing(path, **defaults)
-        data = json.loads(path.read_text())
+        data = read_settings_json(path)
         return cls(**{k: v for k, v in data.items() if k in cls.model_fields})
 
     @classmethod

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ftw_assets.core.dataset.files import IMAGES_FILE, REFINEMENT_FILE, SELECTION_FILE, SETTINGS_FILE
+from ftw_assets.core.dataset.files import IMAGES_FILE, REFINEMENT_FILE, SELECTION_FILE, SETTINGS_FILE, read_settings_json
 
 SELECT, DOWNLOAD, REFINE = "select", "download", "refine"
 ALWAYS = "always"
@@ -65,12 +65,16 @@ class Stages:
 
 def _extra_sensors(output_dir: Path) -> tuple[str, ...]:
     """The sensors beyond Sentinel-2 that the dataset's ``dataset.json`` lists (checked when it was saved)."""
-    import json
+    from ftw_assets.core.errors import InputError
 
     path = output_dir / SETTINGS_FILE
     if not path.exists():
         return ()
-    return tuple(s for s in json.loads(path.read_text(encoding="utf-8")).get("sensors") or () if s != "s2")
+    sensors = read_settings_json(path).get("sensors") or []
+    if not isinstance(sensors, list) or not all(isinstance(s, str) for s in sensors):
+        raise InputError(f"{path}: sensors is {sensors!r}, not a list of sensor names as ftwd writes it (e.g. "
+                         '["s2", "s1"]): put back the one it wrote, or run create-dataset --sensors again.')
+    return tuple(s for s in sensors if s != "s2")
 
 
 def require_selection(output_dir: Path, command: str) -> None:
