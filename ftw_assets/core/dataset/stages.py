@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ftw_assets.core.dataset.files import IMAGES_FILE, REFINEMENT_FILE, SELECTION_FILE, SETTINGS_FILE, read_settings_json
+from ftw_assets.core.dataset.files import (IMAGES_FILE, REFINEMENT_FILE, SELECTION_FILE, SETTINGS_FILE,
+                                           read_settings_json)
 
 SELECT, DOWNLOAD, REFINE = "select", "download", "refine"
 ALWAYS = "always"
