@@ -10,12 +10,16 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from ftw_assets.core.atomic import write_text
-from ftw_assets.core.dataset.layout import DAGSTER_HOME, Layout
+from ftw_assets.core.dataset.files import DAGSTER_HOME
 from ftw_assets.storage import enable_event_batches
+
+if TYPE_CHECKING:
+    from ftw_assets.core.dataset.layout import Layout  # its grid check imports the raster stack
 
 DAGSTER_YAML = """# Written by ftw_assets: the dataset's own Dagster instance (run and event history).
 telemetry:
@@ -65,7 +69,7 @@ def open_instance(dataset: Layout | Path, read_only: bool = False) -> dg.Dagster
 
     if deployment_home() is not None:  # --instance / FTW_DAGSTER_INSTANCE: the deployment's PostgreSQL instance
         return dg.DagsterInstance.from_config(str(deployment_home()))
-    home = dataset.dagster_home if isinstance(dataset, Layout) else Path(dataset) / DAGSTER_HOME
+    home = dataset.dagster_home if hasattr(dataset, "dagster_home") else Path(dataset) / DAGSTER_HOME
     if read_only and home.is_dir() and not os.access(home, os.W_OK):
         return _read_only_copy(home)
     home.mkdir(parents=True, exist_ok=True)

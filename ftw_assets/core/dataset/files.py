@@ -14,6 +14,7 @@ SETTINGS_FILE = "dataset.json"  # DatasetSettings
 SELECTION_FILE = "selection.json"  # SelectionSettings: scene selection is on
 IMAGES_FILE = "images.json"  # ImageSettings: images are on
 REFINEMENT_FILE = "refinement.json"  # RefinementSettings: cloud refinement is on
+DAGSTER_HOME = "dagster_home"  # the folder of the dataset's own Dagster instance
 
 
 def read_settings_json(path: Path) -> dict:

@@ -8,15 +8,8 @@ from pathlib import Path
 
 from ftw_assets.core.atomic import inside
 from ftw_assets.core.dataset.chip_year import ChipYear
-
-
-DAGSTER_HOME = "dagster_home"  # the dataset's Dagster instance, under its folder
-
-
-def _check_chip_id(chip: str) -> None:
-    from ftw_assets.core.geometry.grid import parse_chip_id  # the grid's stack, only once a chip is named
-
-    parse_chip_id(chip)  # only grid-made ids name folders
+from ftw_assets.core.dataset.files import DAGSTER_HOME
+from ftw_assets.core.geometry.grid import parse_chip_id
 
 
 @dataclass(frozen=True)
@@ -68,7 +61,7 @@ class Layout:
         return inside(self.catalog_dir, self.tiles_dir / tile / "catalog.json")
 
     def chip_dir(self, chip: str, year: int) -> Path:
-        _check_chip_id(chip)
+        parse_chip_id(chip)  # only grid-made ids name folders
         return inside(self.catalog_dir, self.catalog_dir / ChipYear(chip, year).stem)
 
     def chip_file(self, chip: str, year: int, suffix: str) -> Path:
@@ -80,7 +73,7 @@ class Layout:
         return self.output_dir / "state"
 
     def state_file(self, chip: str, year: int, name: str) -> Path:
-        _check_chip_id(chip)
+        parse_chip_id(chip)
         return inside(self.state_dir, self.state_dir / ChipYear(chip, year).stem / name)
 
     @property
