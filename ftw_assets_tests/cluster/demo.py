@@ -107,9 +107,20 @@ def describe(run) -> dict:
 
 
 def runs_tagged(instance, tags: dict) -> list[dict]:
+    """:func:`describe` of each run with ``tags``; a failed one also with why (its first failure event), so
+    a run that fails where it should not says so in the report."""
     import dagster as dg
+    from dagster._core.events import DagsterEventType
 
-    return [describe(r.dagster_run) for r in instance.get_run_records(dg.RunsFilter(tags=tags), ascending=True)]
+    runs = []
+    for record in instance.get_run_records(dg.RunsFilter(tags=tags), ascending=True):
+        run = describe(record.dagster_run)
+        if run["status"] == "FAILURE":
+            failures = instance.all_logs(run["id"], of_type={DagsterEventType.STEP_FAILURE,
+                                                             DagsterEventType.RUN_FAILURE})
+            run["error"] = " ".join((failures[0].message or "").split())[:300] if failures else "no failure event"
+        runs.append(run)
+    return runs
 
 
 @dataclass
@@ -459,7 +470,7 @@ def run(workdir: Path | None = None, echo=print, netns: bool = True, kill: str |
 def report(result: Result) -> str:
     def table(runs: list[dict]) -> list[str]:
         return [f"{r['run']:9} {r['status']:8} {r['worker']:12} {r['queue']:11} {r['retry']:5} {r['by'][:24]:24} "
-                f"{r['range']}" for r in runs]
+                f"{r['range']}" + (f"\n          why: {r['error']}" if r.get("error") else "") for r in runs]
 
     lines = [f"deployed ftwd interrupted in its setup: exit {getattr(result.interrupted_setup, 'returncode', '?')}; "
              f"with runs queued: exit {getattr(result.interrupted, 'returncode', '?')} ("
