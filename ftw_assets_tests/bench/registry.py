@@ -605,6 +605,9 @@ def main(argv: list[str] | None = None) -> None:
                       help="what-if: runs write one planned event per asset with the run's partition subset "
                            "(DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1) instead of one per chip-year")
     opts = args.parse_args(argv)
+    if opts.status_against and subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet",
+                                               f"{opts.status_against}^{{commit}}"], capture_output=True).returncode:
+        args.error(f"--status-against {opts.status_against}: no such commit in {REPO} (give a commit id, tag or branch)")
 
     rec = record(template())
     name = (f"{opts.chips}x{opts.years}-{opts.storage}"
