@@ -394,6 +394,25 @@ def ftwd_console_logger(init_context) -> logging.Logger:
     return logger
 
 
+@contextlib.contextmanager
+def terminable_children():
+    """SIGTERM at its default while a run starts processes. Dagster stops a run's log tails (``tail -F``
+    of its stdout and stderr) with SIGTERM and waits 30 s for each; a process that ignores SIGTERM passes
+    that on to them, and each run then takes a minute longer. A script's background job ignores SIGINT,
+    and Dagster maps SIGTERM onto SIGINT whenever it restores its handlers on the main thread, so any
+    process that ran Dagster there (a test session, a notebook, ``ftwd`` itself) may be one. Only the
+    main thread can set a handler; elsewhere this does nothing."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _off_main_thread(fn):
     """``fn()`` on a thread of its own while the main thread waits. Dagster sets its signal handlers
     only on the main thread, where they raise an interrupt inside whatever a step is doing; off it,
@@ -409,8 +428,9 @@ def _off_main_thread(fn):
             box["error"] = err
 
     thread = threading.Thread(target=target, name="ftwd-run", daemon=True)
-    thread.start()
-    thread.join()
+    with terminable_children():
+        thread.start()
+        thread.join()
     if "error" in box:
         raise box["error"]
     return box["value"]

@@ -1,11 +1,23 @@
 """Fixtures shared across the test packages; plain helpers are in helpers.py."""
 
+import signal
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from ftw_assets_tests.helpers import REPO, SHARED, demo_dataset, materialize, shared_file
+
+
+def pytest_configure(config):
+    """The session's signals as from a terminal. CI starts the tests as a script's background job, where
+    SIGINT is ignored; Dagster maps SIGTERM onto SIGINT, and every server, daemon and run process the tests
+    start would inherit an ignored SIGTERM (a run then waits a minute for its log tails). The tests of
+    that case (test_interrupt.py) set it up themselves."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @pytest.fixture

@@ -85,3 +85,36 @@ def test_an_ignored_sigterm_is_not_passed_on_to_the_step_log_tails(tmp_path):
     left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
             if p.info["cmdline"] and p.info["cmdline"][0] == "tail" and str(out) in " ".join(p.info["cmdline"])]
     assert runs >= 3 and left == []
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_runs_from_a_process_that_ignores_sigterm_stop_their_log_tails(tmp_path, processes):
+    """The build called as a library from a process that ignores SIGTERM (a test session or notebook
+    started as a script's background job, once Dagster has mapped SIGTERM onto the ignored SIGINT):
+    each run's log tails still stop when it ends, in this process and in its workers, instead of each
+    run waiting a minute for them; the process's own SIGTERM is left ignored."""
+    import dagster as dg
+
+    from ftw_assets import pipeline
+    from ftw_assets.core.dataset.settings import DatasetSettings
+    from ftw_assets.core.dataset.stages import Stages
+    from ftw_assets.demo.world import DEMO_YEAR, write_demo_fields
+    from ftw_assets.instance import open_instance
+
+    out = tmp_path / "demo"
+    out.mkdir()
+    DatasetSettings(fields=str(write_demo_fields(tmp_path / "fields.gpkg")), name="demo", year=DEMO_YEAR).check().save(out)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        summary = pipeline.materialize_dataset(out, Stages(), chips_per_run=2, processes=processes,
+                                               echo=lambda _: None)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not summary.failed and summary.partitions_run == 8
+    with open_instance(out) as instance:
+        runs = instance.get_runs()
+        engine = [e.dagster_event.message or "" for run in runs
+                  for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)]
+    failures = [m for m in engine if "compute log" in m]
+    assert len(runs) >= 5 and engine and failures == []  # the setup runs and 4 runs of 2 chip-years
