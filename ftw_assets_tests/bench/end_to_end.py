@@ -145,7 +145,12 @@ def breakdown(profile: Path) -> dict[str, float]:
     return {k: round(100 * v / total, 1) for k, v in sorted(sums.items(), key=lambda kv: -kv[1])}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    # No options: --help says what it does and how long, before it starts (it runs for about 15-20 min).
+    argparse.ArgumentParser(prog="python -m ftw_assets_tests.bench.end_to_end", description=__doc__.split("\n\n")[0],
+                            epilog="Takes 15-20 min on 2 cores; writes data/bench/e2e/.").parse_args(argv)
     work = REPO / "data" / "bench" / "e2e"
     work.mkdir(parents=True, exist_ok=True)
     baseline = work / "baseline-code"
