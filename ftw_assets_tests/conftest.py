@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ftw_assets_tests.helpers import REPO, SHARED, demo_dataset, materialize, shared_file
+from ftw_assets_tests.helpers import SHARED, demo_dataset, materialize, shared_archive, shared_file
 
 
 def pytest_configure(config):
@@ -58,9 +58,7 @@ def demo_chips(tmp_path):
 @pytest.fixture(scope="session")
 def archive_parquet() -> Path:
     """The generated local Sentinel-2 archive (default spec), built once and cached under data/cache."""
-    from ftw_assets.demo.archive import build_archive
-
-    return build_archive(REPO / "data" / "cache" / "test-archive")
+    return shared_archive()
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,15 @@ from ftw_assets.resources import build_resources
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+TEST_ARCHIVE = REPO / "data" / "cache" / "test-archive"
+
+
+def shared_archive() -> Path:
+    """The generated local archive the tests share (default spec), built once under the repo's cache
+    (by the first of the test processes to ask; ``build_archive`` holds a lock while it builds)."""
+    from ftw_assets.demo.archive import build_archive
+
+    return build_archive(TEST_ARCHIVE)
 
 
 def shared_file(*parts: str) -> Path:

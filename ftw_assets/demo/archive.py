@@ -262,14 +262,20 @@ def build_archive(root: str | Path, spec: ArchiveSpec = ArchiveSpec(), workers: 
     """Generate the archive under ``root`` (reusing it when ``archive.json`` matches ``spec``);
     return the Sentinel-2 stac-geoparquet path (with no Sentinel-2 in ``spec.sensors``, the first
     sensor's). The other sensors' files are ``sensors.sensor_parquet(root, collection)``."""
-    root = Path(root)
-    s2 = _build_s2(root, spec, workers) if COLLECTION in spec.sensors else None
-    others = [c for c in spec.sensors if c != COLLECTION]
-    if others:
-        from ftw_assets.demo.sensors import build_sensor
+    from filelock import FileLock
 
-        paths = [build_sensor(root, spec, c, workers) for c in others]
-        return s2 or paths[0]
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    # Processes building the same archive at once (two `ftwd demo`, the test processes): one builds, the
+    # others wait and reuse it, instead of each clearing the other's half-written scenes.
+    with FileLock(str(root) + ".lock"):
+        s2 = _build_s2(root, spec, workers) if COLLECTION in spec.sensors else None
+        others = [c for c in spec.sensors if c != COLLECTION]
+        if others:
+            from ftw_assets.demo.sensors import build_sensor
+
+            paths = [build_sensor(root, spec, c, workers) for c in others]
+            return s2 or paths[0]
     assert s2 is not None
     return s2
 

@@ -162,12 +162,12 @@ class Result:
 
 def demo_inputs(root: Path) -> tuple[Path, Path, Path]:
     """(fields, calendar folder, archive parquet) of the demo, made under ``root`` / the repo cache."""
-    from ftw_assets.demo.archive import build_archive
     from ftw_assets.demo.world import write_demo_calendar, write_demo_fields
+    from ftw_assets_tests.helpers import shared_archive
 
     fields = write_demo_fields(root / "fields.gpkg")
     calendar = write_demo_calendar(root / "calendar")
-    return fields, calendar, build_archive(REPO / "data" / "cache" / "test-archive")
+    return fields, calendar, shared_archive()
 
 
 def _wait(what: str, timeout: float, ready, cluster: Cluster, poll: float = 0.5):

@@ -46,12 +46,12 @@ def _open(folder: Path) -> tuple[Layout, DatasetSettings]:
 
 
 @pytest.fixture(scope="session")
-def demo_dir(tmp_path_factory) -> Path:
+def demo_dir(tmp_path_factory, archive_parquet) -> Path:
     """`ftwd demo` into a temp folder (the generated archive is shared with the other tests' cache)."""
     root = tmp_path_factory.mktemp("ftw-export-demo")
     out = root / "demo"
     run = subprocess.run([*FTWD, "demo", str(out), "--fields", str(root / "fields.gpkg"),
-                          "--archive", str(REPO / "data" / "cache" / "test-archive")],
+                          "--archive", str(archive_parquet.parent)],
                          cwd=root, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stdout + run.stderr
     return out
