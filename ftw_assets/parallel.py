@@ -31,6 +31,15 @@ from pathlib import Path
 
 # One process per core, at most four: each holds its own Dagster and GDAL block cache (core/raster/cache.py).
 DEFAULT_PROCESSES = max(1, min(4, os.cpu_count() or 1))
+# A build without --processes that has fewer chip-years to do than this stays in ftwd's own process: a
+# worker's start (its own interpreter, Dagster and the definitions: 3-5 s of CPU on the cores the build needs)
+# costs more than sharing out so few saves. 8 demo chip-years on 2 cores: 7.2-7.5 s in one process against
+# 9.5-11.1 s with two workers, with images 12.0-12.1 s against 13.7-16.8 s; 420 with images: 82 s against 72.5.
+MIN_PARALLEL_CHIP_YEARS = 100
+# Before the first build the chips are not known: the parcels are, and a chip holds tens of them (the demo
+# 27, make bench's fields 36); fewer than this many per wanted chip-year make a build small enough to start
+# no worker until its plan says otherwise.
+PARCELS_PER_CHIP = 10
 
 _worker: dict = {}  # in a worker process: its definitions' job and the instance
 
@@ -76,6 +85,10 @@ class Workers:
                 pool.submit(_ready)
         return self._pools
 
+    @property
+    def started(self) -> bool:
+        return self._pools is not None
+
     def discard(self) -> None:
         """Drop the pools after one broke: the next :meth:`start` makes fresh ones."""
         for pool in self._pools or []:
@@ -93,15 +106,25 @@ class Workers:
 _current: Workers | None = None  # the pool materialize_dataset started for its dataset
 
 
+def start_early(chips: int, years: int, parcels: int | None) -> bool:
+    """Whether a build without --processes starts its workers before its setup assets (their imports then
+    overlap that work) rather than once its plan needs them: when its chip-years may reach
+    :data:`MIN_PARALLEL_CHIP_YEARS`, from the ``chips`` registered x ``years``, or before any chip is
+    registered from the ``parcels`` (:data:`PARCELS_PER_CHIP`); not knowing them starts the workers."""
+    if chips:
+        return chips * max(years, 1) >= MIN_PARALLEL_CHIP_YEARS
+    return parcels is None or parcels >= MIN_PARALLEL_CHIP_YEARS * PARCELS_PER_CHIP
+
+
 @contextlib.contextmanager
-def workers(output_dir: Path, processes: int, images: bool = True):
-    """Worker processes for ``output_dir``, started now and used by every :func:`run_in_processes`
-    inside the block; stopped at its end. ``images``: the runs clip images, so the window reader
-    (:mod:`ftw_assets.reader`) starts with them."""
+def workers(output_dir: Path, processes: int, images: bool = True, start: bool = True):
+    """Worker processes for ``output_dir``, used by every :func:`run_in_processes` inside the block and
+    stopped at its end: started now, or with ``start`` False when a plan first goes to them. ``images``:
+    the runs clip images, so the window reader (:mod:`ftw_assets.reader`) starts with them."""
     global _current
     previous, _current = _current, Workers(output_dir, processes, images) if processes > 1 else None
     try:
-        if _current is not None:
+        if _current is not None and start:
             _current.start()
         yield _current
     finally:

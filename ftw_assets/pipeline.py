@@ -128,7 +128,8 @@ def materialize_dataset(
     ``stages``: default, what the dataset's options files turn on. ``redo``: stages whose assets are
     done again for every chip-year (their options changed). ``progress``: told about the chip-year runs
     (default: one ``echo`` line per run). Chip partitions that are not in the chip table are left out.
-    ``processes``: runs at a time, each in a worker process (default: one per core, at most four).
+    ``processes``: runs at a time, each in a worker process (default: one per core, at most four, and
+    none for fewer than ``parallel.MIN_PARALLEL_CHIP_YEARS`` chip-years to do).
 
     Ctrl-C (from the main thread) stops it between chip-years: the summary is marked interrupted,
     with the chip-years still needing work read from the instance; re-selection and checks are left
@@ -136,10 +137,10 @@ def materialize_dataset(
     import os
 
     from ftw_assets.definitions import build_defs
-    from ftw_assets.parallel import DEFAULT_PROCESSES, workers
+    from ftw_assets.parallel import DEFAULT_PROCESSES, MIN_PARALLEL_CHIP_YEARS, workers
 
     output_dir = Path(output_dir).resolve()
-    processes = processes or DEFAULT_PROCESSES
+    chosen, processes = processes, processes or DEFAULT_PROCESSES
     os.environ["FTW_OUTPUT_DIR"] = str(output_dir)  # anything that builds the definitions again sees this dataset
     stages = stages or Stages.of(output_dir)
     keys = chain(stages)
@@ -148,15 +149,18 @@ def materialize_dataset(
     layout = runner.dataset_layout(output_dir)
     defs, instance = build_defs(output_dir), open_instance(layout)
     with runner.stop_on_ctrl_c(), workers(output_dir, processes if not runner.deployed(instance) else 1,
-                                          images=stages.download):
+                                          images=stages.download,
+                                          start=chosen is not None or _large(output_dir, instance)) as pool:
         summary = runner.materialize_missing(
             defs, instance, unpartitioned=setup_assets(), partitioned=keys,
             redo=tuple(k for k in keys if STAGE_OF[k] in set(redo)),
             closure=_closure(keys), checks=() if loop else checks,
             batch=chips_per_run or CHIPS_PER_RUN, echo=echo, after=list(after),
             chip_table=layout.chips_parquet, progress=progress, processes=processes,
-            balance=chips_per_run is None, tags=own,
+            balance=chips_per_run is None, tags=own, min_parallel=0 if chosen else MIN_PARALLEL_CHIP_YEARS,
         )
+        if pool is not None and not pool.started:
+            processes = 1  # the build was small: its re-selection rounds, smaller still, stay here too
         if loop and not summary.failed and not runner.stopped():
             from ftw_assets.core.scenes.refinement import RefinementSettings
 
@@ -176,6 +180,21 @@ def materialize_dataset(
 
             warm_status_cache(instance, keys)
     return summary
+
+
+def _large(output_dir: Path, instance: dg.DagsterInstance) -> bool:
+    """Whether the build may have enough chip-years to do that its workers should start at once
+    (``parallel.start_early``): from the chips and years registered, else the parcels in the fields."""
+    from ftw_assets.core.dataset.settings import DatasetSettings
+    from ftw_assets.core.geometry.fields import parcel_count
+    from ftw_assets.parallel import start_early
+    from ftw_assets.partitions import CHIPS, YEARS
+
+    chips, years = len(instance.get_dynamic_partitions(CHIPS)), len(instance.get_dynamic_partitions(YEARS))
+    if chips:
+        return start_early(chips, years, None)
+    settings = DatasetSettings.load(output_dir)
+    return start_early(0, 1, parcel_count(settings.fields, settings.layer))
 
 
 def still_rejected(instance: dg.DagsterInstance) -> list[tuple[str, dict]]:

@@ -244,13 +244,15 @@ def materialize_missing(
     processes: int = 1,
     balance: bool = True,
     tags: dict | None = None,
+    min_parallel: int = 0,
 ) -> Summary:
     """The unpartitioned setup assets not yet materialized, then the missing chip-years of ``partitioned``
     in batched runs (only over the chips of ``chip_table`` when given; the others are named and left
     out), then ``after`` and the ``checks``. ``progress`` (default: one ``echo`` line per run) is told
     about the chip-year runs. ``processes`` > 1: the runs go to that many worker processes
     (:mod:`ftw_assets.parallel`; ``defs`` must then be the dataset's own, ``build_defs``), with runs
-    sized to divide evenly over them unless ``balance`` is False (a batch size the user chose). Once
+    sized to divide evenly over them unless ``balance`` is False (a batch size the user chose), and
+    unless fewer than ``min_parallel`` chip-years need work (then they run in this process). Once
     :data:`~ftw_assets.batch.STOP` is set (Ctrl-C) nothing more starts and the summary is marked
     interrupted. ``tags``: added to the chip-year runs."""
     summary = Summary()
@@ -284,6 +286,8 @@ def materialize_missing(
     only = None if known is None else set(known)
     plan = plan_runs(chips, years, partitioned, done, batch, closure, only=only)
     total = sum(n for *_, n in plan)
+    if total < min_parallel:
+        processes = 1
     if processes > 1 and len(plan) > 1 and balance:
         from ftw_assets.parallel import balanced_batch
 

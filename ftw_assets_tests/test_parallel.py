@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ftw_assets import pipeline
-from ftw_assets.parallel import balanced_batch
+from ftw_assets.parallel import MIN_PARALLEL_CHIP_YEARS, PARCELS_PER_CHIP, balanced_batch, start_early
 from ftw_assets.runner import WORKER_TAG, worker_name
 from ftw_assets.instance import open_instance
 from ftw_assets.runner import dataset_layout
@@ -33,6 +33,16 @@ def test_runs_are_sized_to_divide_evenly():
     assert balanced_batch(8, 2, 2) == 2
     assert balanced_batch(9, 2, 2) == 2  # 5 runs would leave one process idle: 6 runs of at most 2
     assert balanced_batch(3, 100, 4) == 1
+
+
+def test_workers_start_at_once_only_for_builds_that_may_be_large():
+    assert MIN_PARALLEL_CHIP_YEARS == 100 and PARCELS_PER_CHIP == 10
+    assert start_early(chips=50, years=2, parcels=None) and not start_early(chips=99, years=1, parcels=10**6)
+    # Before the first build, the parcels: the demo's 213 are a small build, make bench's 15,194 a large one.
+    assert not start_early(chips=0, years=0, parcels=213) and start_early(chips=0, years=0, parcels=15_194)
+    assert start_early(chips=0, years=0, parcels=1000) and start_early(chips=0, years=0, parcels=None)
+    helped = " ".join(ftwd("create-dataset", "--help").stdout.split())  # the --help text says the same
+    assert f"none below {MIN_PARALLEL_CHIP_YEARS} chip-years to do" in helped
 
 
 IMAGES = ("--download-images", "--chips-per-run", "2")
@@ -75,6 +85,18 @@ def test_two_processes_build_the_same_dataset_as_one(tmp_path, demo_inputs, arch
     runs = [r.dagster_run for r in instance.get_run_records()]
     started = [e.step_key for run in runs for e in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)]
     assert started.count("clipped_image_checks") == 1 and started.count("clipped_images") == 4 + 1
+
+
+def test_a_small_build_without_processes_runs_in_ftwd_alone(tmp_path, demo_inputs, archive_parquet, one_process):
+    """8 chip-years, fewer than MIN_PARALLEL_CHIP_YEARS: without --processes no worker starts (one would
+    cost more than it saves) and the runs, re-selection's too, are ftwd's own; the same dataset."""
+    out = tmp_path / "default"
+    made = create_demo_dataset(out, demo_inputs, archive_parquet, *IMAGES)
+    assert "8 chips x 1 year(s): 8 chip-years need work, in 4 run(s)" in made.stdout
+    assert digests(out) == one_process
+    instance = open_instance(dataset_layout(out))
+    ran_in = {r.dagster_run.tags.get(WORKER_TAG) for r in instance.get_run_records()}
+    assert len(ran_in) == 1 and None not in ran_in and len(_chip_year_runs(out)) == 4
 
 
 def test_two_processes_fetch_no_more_bytes_than_one(tmp_path, demo_inputs, archive_parquet, cog_server):

@@ -155,8 +155,9 @@ _chips_per_run = deferred(lambda: click.Option(
     help=Lazy("ftw_assets.partitions", "CHIPS_PER_RUN", "Chip-years per Dagster run (default {}).").get()))
 _processes = click.option(
     "--processes", type=click.IntRange(min=1), default=None,
-    help="Runs at a time, each in its own process on this machine (default: one per core, at most 4; "
-         "1 runs everything in this process). Each process takes a contiguous part of the runs, and one more "
+    help="Runs at a time, each in its own process on this machine (default: one per core, at most 4, and "
+         "none below 100 chip-years to do, where starting one costs more than it saves; 1 runs everything "
+         "in this process). Each process takes a contiguous part of the runs, and one more "
          "process reads every chip window for them, so no COG block is fetched twice. With more than one and "
          "no --chips-per-run, runs are sized to divide evenly.")
 

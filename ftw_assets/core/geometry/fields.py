@@ -285,6 +285,21 @@ def _read_vector(path: Path, layer: str | None, report: FieldReport) -> gpd.GeoD
         ) from err
 
 
+def parcel_count(path: str | Path, layer: str | None = None) -> int | None:
+    """How many parcels the fields file holds, from its metadata (no geometry read); None when that is
+    not known cheaply (an unreadable file is reported by :func:`read_fields`, not here)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            import pyarrow.parquet as pq
+
+            return pq.read_metadata(path).num_rows
+        count = pyogrio.read_info(path, layer=layer)["features"]
+        return count if count >= 0 else None  # -1: the driver would have to read every feature
+    except Exception:  # any reason it cannot tell: the caller decides without it
+        return None
+
+
 def _repair(geoms: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     """Make invalid polygons valid, keep their polygonal part; flag those left with no area."""
     valid = shapely.is_valid(geoms)

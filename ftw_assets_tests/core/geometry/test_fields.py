@@ -6,7 +6,7 @@ import pytest
 import shapely
 
 from ftw_assets.core.errors import InputError
-from ftw_assets.core.geometry.fields import read_fields, resolve_year
+from ftw_assets.core.geometry.fields import parcel_count, read_fields, resolve_year
 
 
 def _write(tmp_path, frame, name="f.gpkg"):
@@ -105,3 +105,16 @@ def test_collections_keep_their_polygons_at_any_depth(tmp_path):
     assert list(fields["field_id"]) == ["a"]
     assert fields.geometry.iloc[0].geom_type == "MultiPolygon" and len(fields.geometry.iloc[0].geoms) == 2
     assert (report.collections_kept, report.dropped_not_polygon) == (1, 1)
+
+
+def test_parcel_count_from_the_metadata_of_each_format(tmp_path):
+    from ftw_assets.demo.world import write_demo_fields
+
+    gpkg = write_demo_fields(tmp_path / "fields.gpkg")
+    fields = gpd.read_file(gpkg)
+    fields.iloc[:50].to_parquet(tmp_path / "fields.parquet")
+    fields.iloc[:7].to_file(tmp_path / "fields.geojson")
+    assert len(fields) == 213 and parcel_count(gpkg) == 213
+    assert parcel_count(tmp_path / "fields.parquet") == 50 and parcel_count(tmp_path / "fields.geojson") == 7
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    assert parcel_count(tmp_path / "broken.parquet") is None and parcel_count(tmp_path / "missing.gpkg") is None
